@@ -9,7 +9,9 @@ controllers (node pod ranges), the offline pipeline and ``podnet up``. Node i
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 DEFAULT_CLUSTER = "podnet"
 POD_CIDR = "10.244.0.0/16"
@@ -76,3 +78,12 @@ def node_pod_cidr(pod_cidr: str, index: int) -> str:
 def default_node(cfg: ClusterConfig, index: int) -> NodeConfig:
     base = ipaddress.ip_network(cfg.node_cidr).network_address
     return NodeConfig(f"node-{index}", str(base + 10 + index), node_pod_cidr(cfg.pod_cidr, index))
+
+
+def state_dir(cluster: str) -> Path:
+    """Where one cluster keeps its state: ``$PODNET_STATE_ROOT/<cluster>`` (default /var/lib/podnet)."""
+    return Path(os.environ.get("PODNET_STATE_ROOT", "/var/lib/podnet")) / cluster
+
+
+def apiserver_socket(cluster: str) -> Path:
+    return state_dir(cluster) / "apiserver.sock"

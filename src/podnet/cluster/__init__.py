@@ -1,1 +1,1 @@
-"""podnet.cluster."""
+"""Cluster life-cycle: the control-plane process, bring-up and tear-down."""

@@ -67,6 +67,13 @@ class Gone(StoreError):
     reason = "Expired"
 
 
+class BadRequest(StoreError):
+    """The request itself is malformed (e.g. a resourceVersion that is not a number)."""
+
+    code = 400
+    reason = "BadRequest"
+
+
 @dataclass(frozen=True)
 class WatchEvent:
     type: EventType
@@ -121,6 +128,19 @@ def key(resource: str, namespace: str, name: str) -> str:
 
 def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_resource_version(resource_version: str | None) -> int | None:
+    """The integer of a watch/list ``resourceVersion``; None for unset, "" or "0" ("from now")."""
+    if resource_version in (None, "", "0"):
+        return None
+    try:
+        value = int(str(resource_version))
+    except ValueError:
+        raise BadRequest(f"invalid resourceVersion {resource_version!r}") from None
+    if value < 0:
+        raise BadRequest(f"invalid resourceVersion {resource_version!r}")
+    return value
 
 
 def obj_namespace(obj: Obj) -> str:

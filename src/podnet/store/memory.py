@@ -22,6 +22,7 @@ from podnet.store.base import (
     matches,
     obj_name,
     obj_namespace,
+    parse_resource_version,
     prepare_create,
     prepare_status_update,
     prepare_update,
@@ -36,6 +37,7 @@ class MemoryStore:
         self._rv = 0
         self._log: deque[tuple[int, str, WatchEvent]] = deque(maxlen=history)
         self._waiters: set[asyncio.Event] = set()
+        self._closed = False
 
     # -- reads --
     async def get(self, resource: str, namespace: str, name: str) -> Obj:
@@ -106,6 +108,21 @@ class MemoryStore:
             raise NotFound(f'{resource} "{name}" not found') from None
 
     # -- watch --
+    def _events_after(self, last: int) -> list[tuple[int, str, WatchEvent]]:
+        """Retained events with rv > ``last``, oldest first (scans only the new tail)."""
+        out = []
+        for item in reversed(self._log):
+            if item[0] <= last:
+                break
+            out.append(item)
+        out.reverse()
+        return out
+
+    def _check_retained(self, last: int) -> None:
+        oldest = self._log[0][0] if self._log else self._rv + 1
+        if last < self._rv and oldest > last + 1:
+            raise Gone(f"too old resource version: {last} ({oldest - 1})")
+
     async def watch(
         self,
         resource: str,
@@ -113,21 +130,19 @@ class MemoryStore:
         resource_version: str | None = None,
         selector: Selector | None = None,
     ) -> AsyncIterator[WatchEvent]:
-        start = self._rv if resource_version in (None, "", "0") else int(str(resource_version))
-        if start < self._rv and (not self._log or self._log[0][0] > start + 1):
-            raise Gone(f"too old resource version: {start} ({self._log[0][0] - 1 if self._log else self._rv})")
+        start = parse_resource_version(resource_version)
+        last = self._rv if start is None else start
+        self._check_retained(last)
         wake = asyncio.Event()
         self._waiters.add(wake)
         try:
-            last = start
-            while True:
-                for rv, res, ev in list(self._log):
-                    if rv <= last:
-                        continue
+            while not self._closed:
+                wake.clear()
+                self._check_retained(last)  # a slow watcher may have fallen out of the history
+                for rv, res, ev in self._events_after(last):
                     last = rv
                     if res == resource and matches(ev.object, namespace, selector):
                         yield WatchEvent(ev.type, copy.deepcopy(ev.object))
-                wake.clear()
                 if self._log and self._log[-1][0] > last:
                     continue
                 await wake.wait()
@@ -135,7 +150,7 @@ class MemoryStore:
             self._waiters.discard(wake)
 
     async def close(self) -> None:
+        """End all watches; the objects stay readable."""
+        self._closed = True
         for w in self._waiters:
             w.set()
-
-
