@@ -39,7 +39,8 @@ class EtcdServer:
         self._log: Path | None = None
 
     def start(self, timeout: float = 30.0) -> str:
-        parent = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        shm = "/dev/shm"
+        parent = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
         self.data_dir = tempfile.mkdtemp(prefix="podnet-etcd-", dir=parent)
         client, peer = _free_port(), _free_port()
         self.url = f"http://127.0.0.1:{client}"

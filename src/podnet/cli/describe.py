@@ -50,7 +50,8 @@ def describe_service(svc: Obj, slices: list[Obj]) -> str:
     out += _block("Name", str(m.get("name")))
     out += _block("Namespace", str(m.get("namespace")))
     out += _block("Labels", _kv(m.get("labels")))
-    out += _block("Selector", ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items())) or "<none>")
+    selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items()))
+    out += _block("Selector", selector or "<none>")
     out += _block("Type", str(spec.get("type", "ClusterIP")))
     out += _block("IP", str(spec.get("clusterIP") or "<none>"))
     if spec.get("externalName"):

@@ -163,7 +163,8 @@ COLUMNS: dict[str, list[Column]] = {
         ("PORTS", lambda o: "80, 443" if _spec(o).get("tls") else "80"),
     ],
     "configmaps": [("DATA", lambda o: str(len(o.get("data") or {}) + len(o.get("binaryData") or {})))],
-    "secrets": [("TYPE", lambda o: str(o.get("type", "Opaque"))), ("DATA", lambda o: str(len(o.get("data") or {})))],
+    "secrets": [("TYPE", lambda o: str(o.get("type", "Opaque"))),
+                ("DATA", lambda o: str(len(o.get("data") or {})))],
 }
 
 WIDE: dict[str, list[Column]] = {
@@ -179,7 +180,7 @@ def table(kind: Kind, objs: Sequence[Obj], wide: bool = False, all_namespaces: b
     """A kubectl-style table; empty string when there is nothing to show."""
     if not objs:
         return ""
-    cols = list(COLUMNS.get(kind.plural, [])) + [("AGE", age)]
+    cols = [*COLUMNS.get(kind.plural, []), ("AGE", age)]
     if wide:
         cols += WIDE.get(kind.plural, [])
     header = (["NAMESPACE"] if all_namespaces else []) + ["NAME"] + [c[0] for c in cols]

@@ -123,7 +123,9 @@ class Store(Protocol):
 
 def key(resource: str, namespace: str, name: str) -> str:
     """The etcd-style key ``/registry/<resource>/<namespace>/<name>`` (no ns part when "")."""
-    return f"/registry/{resource}/{namespace}/{name}" if namespace else f"/registry/{resource}/{name}"
+    if namespace:
+        return f"/registry/{resource}/{namespace}/{name}"
+    return f"/registry/{resource}/{name}"
 
 
 def now_rfc3339() -> str:
@@ -208,6 +210,4 @@ def prepare_status_update(incoming: Obj, stored: Obj, rv: int) -> Obj:
 def matches(obj: Obj, namespace: str | None, selector: Selector | None) -> bool:
     if namespace is not None and obj_namespace(obj) != namespace:
         return False
-    if selector is not None and not selector.matches((obj.get("metadata") or {}).get("labels")):
-        return False
-    return True
+    return selector is None or selector.matches((obj.get("metadata") or {}).get("labels"))

@@ -7,6 +7,7 @@ older than the oldest retained event raises ``Gone`` (410), like a compacted etc
 from __future__ import annotations
 
 import asyncio
+import builtins
 import copy
 from collections import deque
 from collections.abc import AsyncIterator
@@ -34,7 +35,9 @@ class MemoryStore:
 
     def __init__(self, history: int = 100_000) -> None:
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {}
-        self._rv = 0
+        # like an etcd revision, an empty store is at 1, so a list never returns "0"
+        # (which a following watch would read as "from now", losing writes in between)
+        self._rv = 1
         self._log: deque[tuple[int, str, WatchEvent]] = deque(maxlen=history)
         self._waiters: set[asyncio.Event] = set()
         self._closed = False
@@ -50,7 +53,9 @@ class MemoryStore:
         self, resource: str, namespace: str | None = None, selector: Selector | None = None
     ) -> tuple[list[Obj], str]:
         table = self._objects.get(resource, {})
-        items = [copy.deepcopy(o) for k, o in sorted(table.items()) if matches(o, namespace, selector)]
+        items = [
+            copy.deepcopy(o) for _, o in sorted(table.items()) if matches(o, namespace, selector)
+        ]
         return items, str(self._rv)
 
     # -- writes --
@@ -108,9 +113,9 @@ class MemoryStore:
             raise NotFound(f'{resource} "{name}" not found') from None
 
     # -- watch --
-    def _events_after(self, last: int) -> list[tuple[int, str, WatchEvent]]:
+    def _events_after(self, last: int) -> builtins.list[tuple[int, str, WatchEvent]]:
         """Retained events with rv > ``last``, oldest first (scans only the new tail)."""
-        out = []
+        out: builtins.list[tuple[int, str, WatchEvent]] = []
         for item in reversed(self._log):
             if item[0] <= last:
                 break

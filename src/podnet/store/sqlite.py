@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -38,7 +39,9 @@ WATCH_PAGE = 500
 class SQLiteStore:
     """The Store protocol over one SQLite file. Use within one event loop."""
 
-    def __init__(self, path: str | Path, history: int = 10_000, poll_interval: float = 0.15) -> None:
+    def __init__(
+        self, path: str | Path, history: int = 10_000, poll_interval: float = 0.15
+    ) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -79,8 +82,8 @@ class SQLiteStore:
     async def delete(
         self, resource: str, namespace: str, name: str, resource_version: str | None = None
     ) -> Obj:
-        w = Write("delete", resource, namespace=namespace, name=name, resource_version=resource_version)
-        return await self._submit(w)
+        w = Write("delete", resource, namespace=namespace, name=name)
+        return await self._submit(dataclasses.replace(w, resource_version=resource_version))
 
     async def _submit(self, w: Write) -> Obj:
         self._check_open()

@@ -7,7 +7,8 @@ Layout of the one database file (WAL journal, ``synchronous=FULL``):
 * ``events(rv, resource, namespace, type, data)``: one row per write, the watch
   history. rv is contiguous (each write adds exactly one), so keeping the last
   ``history`` events is ``DELETE ... WHERE rv <= head - history``.
-* ``meta``: ``rv`` (the global resourceVersion counter, like an etcd revision)
+* ``meta``: ``rv`` (the global resourceVersion counter, like an etcd revision
+  it is 1 in an empty store so that a list never answers "0", which means "now")
   and ``compacted`` (the newest pruned rv: a watch from below it gets Gone).
 
 Writes are applied in batches inside one ``BEGIN IMMEDIATE`` transaction and
@@ -49,7 +50,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_resource ON events (resource, rv);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta (key, value) VALUES ('rv', 0), ('compacted', 0);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('rv', 1), ('compacted', 0);
 """
 
 WriteKind = Literal["create", "update", "status", "delete"]
