@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-APT_PACKAGES=(iproute2 nftables conntrack etcd-server containernetworking-plugins dnsutils iperf3 procps)
+APT_PACKAGES=(iproute2 nftables conntrack etcd-server containernetworking-plugins dnsutils iperf3 procps iputils-ping curl netcat-openbsd)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

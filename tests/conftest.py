@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from etcd_server import ETCD_BINARY, EtcdServer
 
+from etcd_server import ETCD_BINARY, EtcdServer
 from podnet.store.base import Store
 from podnet.store.open import open_store
 

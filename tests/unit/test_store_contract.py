@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import Backend
 
 from podnet.api.kinds import Obj
 from podnet.api.selectors import parse
 from podnet.store.base import AlreadyExists, Conflict, Gone, NotFound, Store, WatchEvent
+
+if TYPE_CHECKING:
+    from conftest import Backend
 
 
 def cm(name: str, ns: str = "default", labels: dict[str, str] | None = None, **data: str) -> Obj:

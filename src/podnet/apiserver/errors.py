@@ -124,6 +124,11 @@ _BY_REASON: dict[str, type[StoreError]] = {
               MethodNotAllowed, UnsupportedMediaType)
 }
 _BY_REASON["Gone"] = Gone
+# a bare error without a reason (a proxy's answer, say): guess from the HTTP code
+_BY_CODE: dict[int, type[StoreError]] = {
+    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed,
+    409: Conflict, 410: Gone, 415: UnsupportedMediaType,
+}
 
 __all__ = ["BadRequest", "Cause", "Forbidden", "Invalid", "MethodNotAllowed", "Unauthorized",
            "UnsupportedMediaType", "error_from_status", "invalid_value", "status_of"]
@@ -170,9 +175,7 @@ def error_from_status(status: dict[str, Any], http_code: int = 0) -> StoreError:
             for c in details.get("causes") or []
         ]
         return Invalid(str(details.get("kind", "")), str(details.get("name", "")), causes, message)
-    cls = _BY_REASON.get(reason)
-    if cls is None and code == 410:
-        cls = Gone
+    cls = _BY_REASON.get(reason) or (None if reason else _BY_CODE.get(code))
     if cls is not None:
         return cls(message)
     err = StoreError(message)

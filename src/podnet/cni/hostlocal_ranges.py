@@ -39,7 +39,7 @@ class Range:
     gateway: IP | None
 
     def __contains__(self, ip: object) -> bool:
-        return isinstance(ip, type(self.start)) and self.start <= ip <= self.end
+        return isinstance(ip, type(self.start)) and int(self.start) <= int(ip) <= int(self.end)
 
     def size(self) -> int:
         count = int(self.end) - int(self.start) + 1
@@ -82,7 +82,7 @@ def parse_range(spec: Any) -> Range:
         if ip not in subnet or ip == subnet.network_address or (
                 subnet.version == 4 and ip == subnet.broadcast_address):
             raise _bad(f"{key} {ip} is not a usable address of {subnet}")
-    if start > end:
+    if int(start) > int(end):
         raise _bad(f"rangeStart {start} is after rangeEnd {end}")
     return Range(subnet, start, end, gateway)
 
@@ -152,4 +152,4 @@ def next_candidates(ranges: list[Range], last: IP | None) -> Iterator[IP]:
     yield from ranges[pos].addresses_from(cls(int(last) + 1))
     for r in ranges[pos + 1 :] + ranges[:pos]:
         yield from r.addresses_from(r.start)
-    yield from (ip for ip in ranges[pos].addresses_from(ranges[pos].start) if ip <= last)
+    yield from (ip for ip in ranges[pos].addresses_from(ranges[pos].start) if int(ip) <= int(last))

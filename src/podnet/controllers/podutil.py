@@ -194,3 +194,41 @@ def group_by_owner(objs: Iterable[Obj], kind: str) -> dict[str, list[Obj]]:
 
 def sort_key(obj: Obj) -> tuple[str, str]:
     return namespace_of(obj), name_of(obj)
+
+
+# -- template revisions (StatefulSet, DaemonSet) --
+
+REVISION_LABEL = "controller-revision-hash"
+REVISION_ANNOTATION = "podnet.io/template-revision"
+
+
+def template_revision(owner: Obj, pods: Iterable[Obj]) -> tuple[str, bool]:
+    """The revision label for ``owner``'s current pod template, and whether the
+    ``podnet.io/template-revision`` annotation ("<template hash> <revision>") must be
+    (re)written. An owner seen for the first time with pods or a status (say, from a
+    dump of a real cluster) adopts the revision those carry instead of rolling them."""
+    spec = owner.get("spec") or {}
+    h = template_hash(spec.get("template") or {})
+    ann = ((owner.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION, "")
+    have_hash, _, have_rev = str(ann).partition(" ")
+    if have_hash == h and have_rev:
+        return have_rev, False
+    if not ann:
+        seen = [str(((p.get("metadata") or {}).get("labels") or {}).get(REVISION_LABEL) or "")
+                for p in pods]
+        seen = [s for s in seen if s]
+        status_rev = str((owner.get("status") or {}).get("updateRevision") or "")
+        if status_rev:
+            return status_rev, True
+        if seen:
+            return max(sorted(set(seen)), key=seen.count), True
+    return f"{name_of(owner)}-{h}", True
+
+
+def with_revision_annotation(owner: Obj, revision: str) -> Obj:
+    out = dict(owner)
+    out["metadata"] = dict(owner.get("metadata") or {})
+    anns = dict(out["metadata"].get("annotations") or {})
+    anns[REVISION_ANNOTATION] = f"{template_hash((owner.get('spec') or {}).get('template') or {})} {revision}"
+    out["metadata"]["annotations"] = anns
+    return out

@@ -78,7 +78,7 @@ def addresses(nl: Rtnl, index: int = 0) -> list[Address]:
     out = []
     replies = nl.request(rtnl.RTM_GETADDR, _IFADDR.pack(0, 0, 0, 0, 0), rtnl.NLM_F_DUMP)
     for _kind, body in replies:
-        fam, plen, _fl, _scope, idx = _IFADDR.unpack_from(body)
+        _fam, plen, _fl, _scope, idx = _IFADDR.unpack_from(body)
         if index and idx != index:
             continue
         attrs = rtnl.parse_attrs(body, _IFADDR.size)

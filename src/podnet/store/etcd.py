@@ -81,6 +81,7 @@ class EtcdStore:
         self._clients: list[etcd3gw.Etcd3Client] = []
         self._sessions: set[aiohttp.ClientSession] = set()
         self._closed = False
+        self._stop = asyncio.Event()
 
     # -- plumbing --
     def _client(self) -> etcd3gw.Etcd3Client:
@@ -231,7 +232,11 @@ class EtcdStore:
             self._sessions.add(session)
             try:
                 stream = etcd_watch.stream(
-                    session, self.base_url, self._prefix(resource, namespace), resource_version
+                    session,
+                    self.base_url,
+                    self._prefix(resource, namespace),
+                    resource_version,
+                    self._stop,
                 )
                 async for etype, kv, prev_kv in stream:
                     event = _event(etype, kv, prev_kv)
@@ -255,6 +260,8 @@ class EtcdStore:
     async def close(self) -> None:
         """End all watches and release the HTTP sessions."""
         self._closed = True
+        self._stop.set()
+        await asyncio.sleep(0)
         for session in list(self._sessions):
             await session.close()
         for client in self._clients:

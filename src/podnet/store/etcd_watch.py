@@ -9,6 +9,7 @@ compacted arrives as ``canceled`` with ``compact_revision``, which becomes
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -48,10 +49,35 @@ def _check(message: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+async def _chunks(resp: aiohttp.ClientResponse, stop: asyncio.Event) -> AsyncIterator[bytes]:
+    """The body as it arrives, until EOF or until ``stop`` is set (store closed)."""
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            read = asyncio.ensure_future(resp.content.readany())
+            await asyncio.wait({read, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not read.done():
+                read.cancel()
+                return
+            chunk = read.result()
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        stopped.cancel()
+
+
 async def stream(
-    session: aiohttp.ClientSession, base_url: str, prefix: str, resource_version: str | None
+    session: aiohttp.ClientSession,
+    base_url: str,
+    prefix: str,
+    resource_version: str | None,
+    stop: asyncio.Event,
 ) -> AsyncIterator[RawEvent]:
-    """(type "PUT"/"DELETE", kv, prev_kv) for every change under ``prefix`` after the version."""
+    """(type "PUT"/"DELETE", kv, prev_kv) for every change under ``prefix`` after the version.
+
+    Ends when the server ends the stream or when ``stop`` is set.
+    """
     create: dict[str, Any] = {"key": b64(prefix), "range_end": b64(prefix_end(prefix))}
     create["prev_kv"] = True
     start = parse_resource_version(resource_version)
@@ -61,7 +87,7 @@ async def stream(
         if resp.status != 200:
             raise StoreError(f"etcd watch: HTTP {resp.status}: {(await resp.text())[:200]}")
         buffer = b""
-        async for chunk in resp.content.iter_any():
+        async for chunk in _chunks(resp, stop):
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
             for line in lines:

@@ -7,8 +7,9 @@ never loses an acknowledged write.
 Throughput: writes are queued and a single writer task applies everything that
 is pending as one transaction in a worker thread (group commit), so many
 concurrent writers share one fsync and the event loop never waits on the disk.
-Reads (get, list, the watch's event queries) are short indexed queries on a
-second connection, run directly in the event loop.
+Reads (get, the watch's event queries) are short indexed queries on a second
+connection, run directly in the event loop; a list, which may decode thousands
+of rows, runs in a thread on a third connection.
 
 Watch: every write also appends a row to the ``events`` table (bounded history,
 see sqlite_tx.py). A watcher queries the rows after its position; it is woken
@@ -50,6 +51,8 @@ class SQLiteStore:
         self._writer_conn = sqlite_tx.connect(self.path)
         sqlite_tx.init_schema(self._writer_conn)
         self._reader_conn = sqlite_tx.connect(self.path)
+        self._list_conn = sqlite_tx.connect(self.path)  # lists decode many rows: in a thread
+        self._list_lock = asyncio.Lock()
         self._pending: list[tuple[Write, asyncio.Future[Obj]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._waiters: set[asyncio.Event] = set()
@@ -64,7 +67,10 @@ class SQLiteStore:
         self, resource: str, namespace: str | None = None, selector: Selector | None = None
     ) -> tuple[list[Obj], str]:
         self._check_open()
-        items, rv = sqlite_tx.list_objects(self._reader_conn, resource, namespace)
+        async with self._list_lock:
+            items, rv = await asyncio.to_thread(
+                sqlite_tx.list_objects, self._list_conn, resource, namespace
+            )
         if selector is not None:
             items = [o for o in items if matches(o, None, selector)]
         return items, str(rv)
@@ -171,5 +177,7 @@ class SQLiteStore:
         self._closed = True
         self._wake_watchers()
         await asyncio.sleep(0)
+        async with self._list_lock:
+            self._list_conn.close()
         self._reader_conn.close()
         self._writer_conn.close()
