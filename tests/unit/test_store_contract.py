@@ -10,13 +10,27 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from podnet.api.kinds import Obj
 from podnet.api.selectors import parse
-from podnet.store.base import AlreadyExists, Conflict, Gone, NotFound, Store, WatchEvent
+from podnet.store.base import (
+    AlreadyExists,
+    BadRequest,
+    Conflict,
+    Gone,
+    NotFound,
+    Store,
+    StoreError,
+    WatchEvent,
+)
+from podnet.store.etcd import EtcdStore
+from podnet.store.memory import MemoryStore
+from podnet.store.open import open_store
+from podnet.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from conftest import Backend
@@ -381,3 +395,49 @@ def test_close_ends_watches(store_backend: Backend) -> None:
             await asyncio.wait_for(pending, 10)
 
     store_backend.run(body)
+
+
+def test_list_pages_through_large_results(
+    store_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("podnet.store.etcd.LIST_PAGE", 4)  # etcd lists in pages; force many
+
+    async def body(s: Store) -> None:
+        await asyncio.gather(*(s.create("configmaps", cm(f"o{i:02d}")) for i in range(19)))
+        items, list_rv = await s.list("configmaps")
+        assert names(items) == [f"default/o{i:02d}" for i in range(19)]
+        assert int(list_rv) == max(rv(o) for o in items)
+
+    store_backend.run(body)
+
+
+def test_invalid_watch_version_is_bad_request(store_backend: Backend) -> None:
+    async def body(s: Store) -> None:
+        with pytest.raises(BadRequest) as err:
+            await take(s.watch("configmaps", resource_version="not-a-number"), 1)
+        assert err.value.code == 400
+
+    store_backend.run(body)
+
+
+def test_open_store_urls(tmp_path: Path) -> None:
+    memory = open_store("memory://?history=3")
+    assert isinstance(memory, MemoryStore)
+    sqlite = open_store(f"sqlite://{tmp_path}/a/state.db?history=7")
+    assert isinstance(sqlite, SQLiteStore)
+    assert sqlite.path == f"{tmp_path}/a/state.db" and sqlite.history == 7
+    plain = open_store(str(tmp_path / "plain.db"))
+    assert isinstance(plain, SQLiteStore) and plain.path == str(tmp_path / "plain.db")
+    etcd = open_store("etcd://10.1.2.3:1234?prefix=/cluster-a/")
+    assert isinstance(etcd, EtcdStore)
+    assert (etcd.host, etcd.port, etcd.prefix) == ("10.1.2.3", 1234, "/cluster-a")
+    assert isinstance(open_store("etcd://localhost"), EtcdStore)
+    for bad in ("ftp://x", "sqlite://", "etcd://", "memory://?history=lots"):
+        with pytest.raises(StoreError):
+            open_store(bad)
+
+    async def close() -> None:
+        for store in (memory, sqlite, plain, etcd):
+            await store.close()
+
+    asyncio.run(close())

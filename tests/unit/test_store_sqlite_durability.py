@@ -64,6 +64,20 @@ def _kill_writer_at_random(db: Path, tag: str, out: Path) -> list[str]:
     return [line for line in out.read_text().splitlines() if line]
 
 
+async def _check_after_crash(db: Path, acked: list[str], tag: str) -> None:
+    store = SQLiteStore(db)
+    items, list_rv = await store.list("configmaps")
+    stored = {o["metadata"]["name"] for o in items}
+    missing = [n for n in acked if n not in stored]
+    assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:3]}"
+    versions = [int(o["metadata"]["resourceVersion"]) for o in items]
+    assert len(set(versions)) == len(versions) and max(versions) <= int(list_rv)
+    # the counter continues after the crash: a new write gets a newer version
+    new = await store.create("configmaps", cm(f"after-{tag}"))
+    assert int(new["metadata"]["resourceVersion"]) > int(list_rv)
+    await store.close()
+
+
 def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     acked: list[str] = []
@@ -72,21 +86,7 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
         conn = sqlite3.connect(db)
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         conn.close()
-
-        async def check() -> None:
-            store = SQLiteStore(db)
-            items, list_rv = await store.list("configmaps")
-            stored = {o["metadata"]["name"] for o in items}
-            missing = [n for n in acked if n not in stored]
-            assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:3]}"
-            versions = [int(o["metadata"]["resourceVersion"]) for o in items]
-            assert len(set(versions)) == len(versions) and max(versions) <= int(list_rv)
-            # the counter continues after the crash: a new write gets a newer version
-            new = await store.create("configmaps", cm(f"after-r{round_}"))
-            assert int(new["metadata"]["resourceVersion"]) > int(list_rv)
-            await store.close()
-
-        asyncio.run(check())
+        asyncio.run(_check_after_crash(db, acked, f"r{round_}"))
     assert len(acked) > 0
 
 

@@ -111,6 +111,9 @@ class Errs(list[FieldError]):
     def forbidden(self, path: str, detail: str) -> None:
         self.append(FieldError(path, FORBIDDEN, detail))
 
+    def too_long(self, path: str, limit: int) -> None:
+        self.append(FieldError(path, TOO_LONG, f"may not be more than {limit} bytes"))
+
     def duplicate(self, path: str, value: Any) -> None:
         self.append(FieldError(path, DUPLICATE, "", value))
 

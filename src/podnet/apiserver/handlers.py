@@ -134,12 +134,12 @@ async def handle(request: web.Request, registry: Registry, target: Target,
         if not isinstance(options, dict):
             raise BadRequest("DeleteOptions must be a JSON object")
         grace = options.get("gracePeriodSeconds", request.query.get("gracePeriodSeconds"))
-        rv = (options.get("preconditions") or {}).get("resourceVersion")
+        precondition = (options.get("preconditions") or {}).get("resourceVersion")
         try:
             grace_int = None if grace is None else int(grace)
         except ValueError:
             raise BadRequest(f"invalid gracePeriodSeconds {grace!r}") from None
-        out = await registry.delete(plural, ns, name, resource_version=rv,
+        out = await registry.delete(plural, ns, name, resource_version=precondition,
                                     grace_period_seconds=grace_int,
                                     dry_run=_dry_run(request, options))
         return _json(out)

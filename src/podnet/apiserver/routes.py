@@ -38,7 +38,7 @@ class Target:
         return not self.name
 
 
-def _not_found() -> NotFound:
+def not_found() -> NotFound:
     return NotFound("the server could not find the requested resource")
 
 
@@ -58,20 +58,20 @@ def resolve(group: str, version: str, rest: list[str]) -> Target:
     if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in SUBRESOURCES:
         ns, rest = rest[1], rest[2:]
     if not rest or len(rest) > 3:
-        raise _not_found()
+        raise not_found()
     kind = BY_PLURAL.get(rest[0])
     if kind is None or kind.group != group or kind.version != version:
-        raise _not_found()
+        raise not_found()
     name = rest[1] if len(rest) > 1 else ""
     sub = rest[2] if len(rest) > 2 else ""
     if sub and sub not in SUBRESOURCES:
-        raise _not_found()
+        raise not_found()
     if kind.namespaced:
         if ns is None and name:
-            raise _not_found()  # /api/v1/pods/x has no meaning
+            raise not_found()  # /api/v1/pods/x has no meaning
         return Target(kind, ns, name, sub)
     if ns is not None:
-        raise _not_found()
+        raise not_found()
     return Target(kind, "", name, sub)
 
 
@@ -103,7 +103,7 @@ def _resource_list(group: str, version: str) -> dict[str, Any]:
                           "namespaced": k.namespaced, "kind": k.kind,
                           "verbs": ["get", "patch", "update"]})
     if not resources:
-        raise _not_found()
+        raise not_found()
     gv = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
             "resources": resources}
@@ -121,7 +121,7 @@ def discovery(path: str) -> dict[str, Any] | None:
     if len(parts) == 2 and parts[0] == "apis":
         versions = _group_versions().get(parts[1])
         if not versions:
-            raise _not_found()
+            raise not_found()
         return _group_doc(parts[1], versions)
     if parts == ["api", "v1"]:
         return _resource_list("", "v1")

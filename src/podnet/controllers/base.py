@@ -117,6 +117,10 @@ class Controller:
     def cached(self, resource: str, namespace: str, name: str) -> Obj | None:
         return self.informer(resource).cache.get((namespace, name))
 
+    def resync_interval(self) -> float | None:
+        """Seconds between passes when nothing happens (None: only on events)."""
+        return self.resync_seconds
+
     def now(self) -> float:
         return self.options.clock()
 
@@ -152,7 +156,7 @@ class Controller:
         backoff = 0.0
         self._dirty.set()
         while True:
-            timeout = backoff or self.resync_seconds
+            timeout = backoff or self.resync_interval()
             try:
                 await asyncio.wait_for(self._dirty.wait(), timeout)
             except TimeoutError:
