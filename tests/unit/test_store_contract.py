@@ -306,7 +306,7 @@ def test_watch_without_version_starts_now(store_backend: Backend, start: str | N
         await s.create("configmaps", cm("old"))
         stream = s.watch("configmaps", resource_version=start)
         first = asyncio.ensure_future(anext(stream))
-        created = []
+        created: list[Obj] = []
         while not first.done():  # keep writing until the watch is established and sees one
             created.append(await s.create("configmaps", cm(f"new{len(created)}")))
             await asyncio.wait([first], timeout=0.05)

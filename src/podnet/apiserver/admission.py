@@ -13,7 +13,9 @@ import copy
 import random
 
 from podnet.api.config import ClusterConfig
+from podnet.api.defaults import apply_defaults
 from podnet.api.kinds import Kind, Obj, meta
+from podnet.api.validation import ValidationContext, validate
 from podnet.apiserver.errors import Cause, Invalid
 from podnet.store.base import BadRequest
 
@@ -43,18 +45,12 @@ def prepare(kind: Kind, obj: Obj) -> Obj:
         raise Invalid(kind.kind, "", [Cause("metadata.name", "FieldValueRequired",
                                             "Required value: name or generateName is required")])
     if kind.namespaced and not m.get("namespace"):
-        raise BadRequest(f'{kind.kind} "{m["name"]}": metadata.namespace is required')
+        m["namespace"] = "default"
     return out
 
 
 def default_and_validate(kind: Kind, obj: Obj, config: ClusterConfig) -> Obj:
     """``obj`` with Kubernetes defaults applied; raises Invalid listing every field error."""
-    try:  # TEMPORARY until podnet.api.validation/defaults land
-        from podnet.api.defaults import apply_defaults
-        from podnet.api.validation import ValidationContext, validate
-    except ImportError:
-        return obj
-
     out = apply_defaults(obj)
     ctx = ValidationContext(service_cidr=config.service_cidr,
                             node_port_range=config.node_port_range)

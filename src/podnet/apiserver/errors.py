@@ -35,9 +35,11 @@ _WORD_TYPES = {word: t for t, word in _TYPE_WORDS.items() if t != "FieldValueTyp
 class FieldErrorLike(Protocol):
     """What podnet.api.validation.FieldError offers (path, type, detail, value, str())."""
 
-    path: str
-    type: str
-    detail: str
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import asyncio
 import copy
 import datetime
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from podnet.api.config import ClusterConfig
@@ -31,12 +31,13 @@ from podnet.api.selectors import Selector
 from podnet.apiserver import admission
 from podnet.apiserver import patch as patching
 from podnet.apiserver.errors import Forbidden, Invalid, invalid_value
-from podnet.apiserver.services import ServiceAllocations
+from podnet.apiserver.services import ServiceAllocations, drop_type_dependent_fields
 from podnet.store.base import (
     BadRequest,
     Conflict,
     NotFound,
     Store,
+    StoreError,
     WatchEvent,
     check_version,
     now_rfc3339,
@@ -117,7 +118,7 @@ class Registry:
                 self.services.admit(obj, None)
                 if dry_run:
                     return _dry_run_created(obj)
-                out = await self.store.create(resource, obj)
+                out = await self._service_write(self.store.create(resource, obj))
                 self.services.commit(out, None)
                 return out
         if dry_run:
@@ -138,6 +139,17 @@ class Registry:
                 f"content in namespace {ns} because it is being terminated"
             )
 
+    async def _service_write(self, write: Awaitable[Obj]) -> Obj:
+        """Run a Service write; when its outcome is unknown (cancelled, backend failure) the
+        allocation table is reloaded from the store before the next Service admission."""
+        try:
+            return await write
+        except StoreError:
+            raise  # refused: nothing was written
+        except BaseException:
+            self.services.loaded = False
+            raise
+
     async def _load_services(self) -> None:
         if not self.services.loaded:
             items, _ = await self.store.list("services")
@@ -155,7 +167,8 @@ class Registry:
                 stored = await self.store.get(resource, ns, name)
                 obj = self._admit_update(kind, obj, stored)
                 self.services.admit(obj, stored)
-                out = await self._write_update(resource, obj, stored, dry_run)
+                out = await self._service_write(
+                    self._write_update(resource, obj, stored, dry_run))
                 if not dry_run:
                     self.services.commit(out, stored)
                 return out
@@ -169,6 +182,8 @@ class Registry:
                 obj["status"] = copy.deepcopy(stored["status"])
             else:
                 obj.pop("status", None)
+        if kind.plural == "services":
+            drop_type_dependent_fields(obj, stored)
         m, sm = meta(obj), meta(stored)
         for f in SERVER_OWNED_METADATA:
             if f in sm:
@@ -248,7 +263,8 @@ class Registry:
         if resource == "services":
             async with self._service_lock:
                 await self._load_services()
-                out = await self._delete_now(resource, namespace, name, resource_version, dry_run)
+                out = await self._service_write(
+                    self._delete_now(resource, namespace, name, resource_version, dry_run))
                 if not dry_run:
                     self.services.commit(None, out)
                 return out

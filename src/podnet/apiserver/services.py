@@ -63,6 +63,35 @@ def node_ports_of(svc: Obj | None) -> list[int]:
     return out
 
 
+def drop_type_dependent_fields(new: Obj, old: Obj) -> None:
+    """When an update changes ``spec.type``, drop the fields only the old type used, if the
+    client left them as they were (Kubernetes' dropTypeDependentFields)."""
+    new_type, old_type = _type(new), _type(old)
+    if new_type == old_type:
+        return
+    spec, old_spec = _spec(new), _spec(old)
+
+    def drop_if_unchanged(field: str) -> None:
+        if field in spec and spec[field] == old_spec.get(field):
+            spec.pop(field)
+
+    if new_type not in NODE_PORT_TYPES:
+        previous = {(p.get("port"), p.get("protocol") or "TCP"): p.get("nodePort")
+                    for p in old_spec.get("ports") or [] if isinstance(p, dict)}
+        for p in spec.get("ports") or []:
+            key = (p.get("port"), p.get("protocol") or "TCP")
+            if isinstance(p, dict) and p.get("nodePort") and p["nodePort"] == previous.get(key):
+                p.pop("nodePort")
+        if not spec.get("externalIPs"):
+            drop_if_unchanged("externalTrafficPolicy")
+    if new_type != "LoadBalancer":
+        for f in ("healthCheckNodePort", "allocateLoadBalancerNodePorts", "loadBalancerClass"):
+            drop_if_unchanged(f)
+    if new_type == "ExternalName":
+        for f in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+            drop_if_unchanged(f)
+
+
 class _Taken:
     """Membership over the shared table plus values reserved or picked during one admission."""
 

@@ -45,6 +45,19 @@ def _without_hash(template: dict[str, Any]) -> dict[str, Any]:
     return t
 
 
+def same_template(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal pod templates, ignoring the ``pod-template-hash`` label (no copies made)."""
+    if {k: v for k, v in a.items() if k != "metadata"} != {
+            k: v for k, v in b.items() if k != "metadata"}:
+        return False
+    ma, mb = a.get("metadata") or {}, b.get("metadata") or {}
+    if {k: v for k, v in ma.items() if k != "labels"} != {
+            k: v for k, v in mb.items() if k != "labels"}:
+        return False
+    la = {k: v for k, v in (ma.get("labels") or {}).items() if k != HASH_LABEL}
+    return la == {k: v for k, v in (mb.get("labels") or {}).items() if k != HASH_LABEL}
+
+
 def _scaled(value: Any, total: int, round_up: bool) -> int:
     if value is None:
         value = "25%"
@@ -99,9 +112,9 @@ class DeploymentController(Controller):
 
     async def _sync(self, dep: Obj, rss: list[Obj]) -> None:
         spec = dep.get("spec") or {}
-        want = _without_hash(spec.get("template") or {})
-        new = next((r for r in rss if _without_hash((r.get("spec") or {}).get("template") or {})
-                    == want), None)
+        want = spec.get("template") or {}
+        new = next((r for r in rss
+                    if same_template((r.get("spec") or {}).get("template") or {}, want)), None)
         old = sorted((r for r in rss if r is not new), key=lambda r: (_revision(r), name_of(r)))
         if not (dep.get("metadata") or {}).get("deletionTimestamp") and not spec.get("paused"):
             if new is None:

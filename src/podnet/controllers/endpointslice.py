@@ -220,7 +220,7 @@ class EndpointSliceController(Controller):
         placed: set[str] = set()
         plan: list[tuple[Obj, list[dict[str, Any]]]] = []
         for s in slices:
-            kept = []
+            kept: list[dict[str, Any]] = []
             for old in s.get("endpoints") or []:
                 k = endpoint_key(old)
                 if k in eps and k not in placed and len(kept) < MAX_ENDPOINTS:
@@ -263,7 +263,7 @@ class EndpointSliceController(Controller):
 
     def _render(self, svc: Obj, ports: list[dict[str, Any]], eps: list[dict[str, Any]],
                 old: Obj | None) -> Obj:
-        obj = copy.deepcopy(old) if old is not None else {
+        obj: Obj = copy.deepcopy(old) if old is not None else {
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"namespace": namespace_of(svc)},
         }

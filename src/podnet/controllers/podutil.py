@@ -29,7 +29,7 @@ def random_suffix(_seed: str, length: int = 5) -> str:
 def hashed_suffix(seed: str, length: int = 5) -> str:
     """A suffix that depends only on ``seed``: the same names on every offline run."""
     n = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
-    out = []
+    out: list[str] = []
     for _ in range(length):
         n, r = divmod(n, len(SUFFIX_ALPHABET))
         out.append(SUFFIX_ALPHABET[r])
@@ -46,7 +46,7 @@ def template_hash(template: Any, collision_count: int = 0) -> str:
     doc = json.dumps(template, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(f"{doc}|{collision_count}".encode()).digest()
     n = int.from_bytes(digest[:5], "big")
-    out = []
+    out: list[str] = []
     while n and len(out) < 10:
         n, r = divmod(n, len(SUFFIX_ALPHABET))
         out.append(SUFFIX_ALPHABET[r])

@@ -67,20 +67,24 @@ class ReplicaSetController(Controller):
         start = self.writes
         pods = self.objects("pods")
         owned = group_by_owner(pods, "ReplicaSet")
+        orphans: dict[str, list[Obj]] = {}
+        for p in pods:
+            if controller_ref(p) is None and is_active(p):
+                orphans.setdefault(namespace_of(p), []).append(p)
         live: set[str] = set()
         for rs in self.objects("replicasets"):
             uid = str(rs["metadata"].get("uid"))
             live.add(uid)
             mine = list(owned.get(uid, []))
             await self.guard(f"replicaset {namespace_of(rs)}/{name_of(rs)}",
-                             self._sync(rs, mine, pods))
+                             self._sync(rs, mine, orphans.get(namespace_of(rs), [])))
         await self.collect_orphans("pods", pods, "ReplicaSet", "replicasets", live)
         return self.writes - start
 
-    async def _sync(self, rs: Obj, mine: list[Obj], pods: list[Obj]) -> None:
+    async def _sync(self, rs: Obj, mine: list[Obj], orphans: list[Obj]) -> None:
         spec = rs.get("spec") or {}
         if not (rs.get("metadata") or {}).get("deletionTimestamp"):
-            mine += await self._adopt(rs, pods)
+            mine += await self._adopt(rs, orphans)
         active = [p for p in mine if is_active(p)]
         want = int(spec.get("replicas", 1))
         if not (rs.get("metadata") or {}).get("deletionTimestamp"):
@@ -98,15 +102,16 @@ class ReplicaSetController(Controller):
                     active.remove(pod)
         await self._status(rs, active)
 
-    async def _adopt(self, rs: Obj, pods: list[Obj]) -> list[Obj]:
+    async def _adopt(self, rs: Obj, orphans: list[Obj]) -> list[Obj]:
+        """Take pods of the namespace that match the selector and have no controller."""
         sel = from_label_selector((rs.get("spec") or {}).get("selector"))
-        if sel.empty:
+        if sel.empty or not orphans:
             return []
         adopted = []
-        for p in pods:
-            if (namespace_of(p) != namespace_of(rs) or controller_ref(p) is not None
-                    or not is_active(p) or not sel.matches(labels_of(p))):
+        for p in list(orphans):
+            if controller_ref(p) is not None or not sel.matches(labels_of(p)):
                 continue
+            orphans.remove(p)
             q = copy.deepcopy(p)
             refs = q["metadata"].setdefault("ownerReferences", [])
             refs.append(owner_reference(rs))

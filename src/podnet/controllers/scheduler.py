@@ -1,7 +1,8 @@
 """The scheduler: binds pods that have no ``spec.nodeName`` to a node.
 
 Filters as kube-scheduler's default plugins do for what podnet models (node
-Ready, not cordoned, nodeSelector, required node affinity, taints), then picks
+Ready, not cordoned, nodeSelector, required node affinity, taints, the node's
+``status.allocatable.pods``), then picks
 the least-loaded node by number of active pods, ties broken by node name. Pods
 are taken in (namespace, name) order so the same inputs bind the same way.
 A pod that fits nowhere gets ``PodScheduled=False`` with reason Unschedulable
@@ -19,6 +20,18 @@ from podnet.api.kinds import Obj, name_of
 from podnet.controllers.base import Controller
 from podnet.controllers.nodefit import misfit
 from podnet.controllers.podutil import condition, is_active, set_condition
+
+
+TOO_MANY_PODS = "Too many pods"
+
+
+def capacity(node: Obj) -> int | float:
+    """How many pods the node takes (``status.allocatable.pods``; unlimited if unset)."""
+    value = ((node.get("status") or {}).get("allocatable") or {}).get("pods")
+    try:
+        return int(value) if value is not None else float("inf")
+    except (TypeError, ValueError):
+        return float("inf")
 
 
 def unschedulable_message(total: int, reasons: Counter[str]) -> str:
@@ -60,6 +73,9 @@ class Scheduler(Controller):
                 reasons[why] += 1
                 continue
             n = name_of(node)
+            if load[n] >= capacity(node):
+                reasons[TOO_MANY_PODS] += 1
+                continue
             if best is None or (load[n], n) < (load[best], best):
                 best = n
         if best is None:

@@ -242,9 +242,9 @@ class EtcdStore:
                     event = _event(etype, kv, prev_kv)
                     if matches(event.object, namespace, selector):
                         yield event
-            except (aiohttp.ClientError, asyncio.IncompleteReadError):
+            except (aiohttp.ClientError, asyncio.IncompleteReadError) as e:
                 if not self._closed:
-                    raise StoreError("etcd watch stream broke") from None
+                    raise StoreError(f"etcd watch at {self.base_url}: {e}") from None
             finally:
                 self._sessions.discard(session)
 

@@ -44,8 +44,9 @@ class SQLiteStore:
         self, path: str | Path, history: int = 10_000, poll_interval: float = 0.15
     ) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        if self.path == ":memory:":  # each connection would see its own empty database
+            raise StoreError("SQLiteStore needs a file; use memory:// for an in-memory store")
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.history = max(1, history)
         self.poll_interval = poll_interval
         self._writer_conn = sqlite_tx.connect(self.path)

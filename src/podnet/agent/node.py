@@ -1,0 +1,331 @@
+"""The node agent: registers its Node, heartbeats, and runs the pods bound to it.
+
+Level-triggered: every pass compares the pods the API binds to this node with
+the pods this node runs (``PodRecord`` files on disk) and closes the gap —
+sets up new ones, tears down deleted ones, restarts exited containers, runs
+probes and writes status when it changed. A killed agent restarts, reloads the
+records and adopts the running pods: nothing is duplicated, nothing leaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from podnet.agent import podenv
+from podnet.agent.network import PodNetwork
+from podnet.agent.paths import NodePaths, pod_netns_name
+from podnet.agent.pods import PodRecord, PodRuntime
+from podnet.agent.probes import ProbeTracker, run_once
+from podnet.agent.status import pod_status, rfc3339, same_status
+from podnet.api.config import ClusterConfig, NodeConfig
+from podnet.api.kinds import Obj
+from podnet.controllers.informer import InformerSet
+from podnet.store.base import Conflict, NotFound, Store, StoreError
+
+log = logging.getLogger("podnet.agent")
+MAX_BRIDGE_PORTS = 1023
+
+
+@dataclass
+class AgentOptions:
+    heartbeat: float = 10.0
+    restart_base: float = 10.0
+    resync: float = 1.0
+    parallel: int = 8
+    node_resolv: str = "/etc/resolv.conf"
+
+
+class NodeAgent:
+    def __init__(self, config: ClusterConfig, node: NodeConfig, store: Store,
+                 network: PodNetwork, opts: AgentOptions | None = None) -> None:
+        self.config, self.node, self.store, self.network = config, node, store, network
+        self.opts = opts or AgentOptions()
+        self.paths = NodePaths(config.name, node.name)
+        self.informers = InformerSet(store)
+        for r in ("pods", "services", "configmaps", "secrets"):
+            self.informers.get(r)
+        self.runtimes: dict[str, PodRuntime] = {}
+        self.probes: dict[tuple[str, str, str], ProbeTracker] = {}
+        self.busy: set[str] = set()
+        self.kick = asyncio.Event()
+        self.sem = asyncio.Semaphore(self.opts.parallel)
+
+    # -- node object --
+    def node_object(self) -> Obj:
+        now = rfc3339(time.time())
+        return {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": self.node.name, "labels": {
+                "kubernetes.io/hostname": self.node.name, "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": platform.machine(), "podnet.dev/cluster": self.config.name}},
+            "spec": {"podCIDR": self.node.pod_cidr, "podCIDRs": [self.node.pod_cidr]},
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": self.node.ip},
+                              {"type": "Hostname", "address": self.node.name}],
+                "capacity": {"pods": str(MAX_BRIDGE_PORTS)},
+                "allocatable": {"pods": str(MAX_BRIDGE_PORTS)},
+                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                "message": "podnet agent is posting ready status",
+                                "lastHeartbeatTime": now, "lastTransitionTime": now}],
+                "nodeInfo": {"kubeletVersion": "podnet", "kernelVersion": platform.release(),
+                             "operatingSystem": "linux", "architecture": platform.machine(),
+                             "containerRuntimeVersion": "podnet://netns"},
+            },
+        }
+
+    async def register(self) -> None:
+        want = self.node_object()
+        try:
+            have = await self.store.get("nodes", "", self.node.name)
+            have["metadata"].setdefault("labels", {}).update(want["metadata"]["labels"])
+            have["spec"] = {**have.get("spec", {}), **want["spec"]}
+            have = await self.store.update("nodes", have)
+            have["status"] = want["status"]
+            await self.store.update_status("nodes", have)
+        except NotFound:
+            created = await self.store.create("nodes", want)
+            created["status"] = want["status"]
+            await self.store.update_status("nodes", created)
+
+    async def heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.opts.heartbeat)
+            try:
+                node = await self.store.get("nodes", "", self.node.name)
+                now = rfc3339(time.time())
+                conds = [c for c in (node.get("status") or {}).get("conditions") or []
+                         if c.get("type") != "Ready"]
+                old = next((c for c in (node.get("status") or {}).get("conditions") or []
+                            if c.get("type") == "Ready"), {})
+                since = old.get("lastTransitionTime", now) if old.get("status") == "True" else now
+                conds.append({"type": "Ready", "status": "True", "reason": "KubeletReady",
+                              "message": "podnet agent is posting ready status",
+                              "lastHeartbeatTime": now, "lastTransitionTime": since})
+                node.setdefault("status", {})["conditions"] = conds
+                await self.store.update_status("nodes", node)
+            except NotFound:
+                await self.register()
+            except (StoreError, OSError) as e:
+                log.warning("heartbeat failed: %s", e)
+
+    # -- the pass --
+    def my_pods(self) -> dict[str, Obj]:
+        out = {}
+        for p in self.informers.get("pods").cache.values():
+            if (p.get("spec") or {}).get("nodeName") == self.node.name:
+                out[p["metadata"]["uid"]] = p
+        return out
+
+    def load_records(self) -> None:
+        for f in sorted(self.paths.pods.glob("*.json")) if self.paths.pods.is_dir() else []:
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                rec = PodRecord.load(f)
+                self.runtimes[rec.uid] = PodRuntime(self.paths, self.node.name, self.node.ip, rec)
+
+    async def sync(self) -> None:
+        desired = self.my_pods()
+        tasks = []
+        for uid, rt in list(self.runtimes.items()):
+            pod = desired.get(uid)
+            if uid in self.busy:
+                continue
+            if pod is None or (pod.get("metadata") or {}).get("deletionTimestamp"):
+                tasks.append(self._guard(uid, self.teardown(rt, pod)))
+        for uid, pod in desired.items():
+            if uid in self.runtimes or uid in self.busy:
+                continue
+            if (pod.get("metadata") or {}).get("deletionTimestamp"):
+                tasks.append(self._guard(uid, self._delete_object(pod)))
+                continue
+            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            tasks.append(self._guard(uid, self.setup(pod)))
+        for uid, rt in list(self.runtimes.items()):
+            pod = desired.get(uid)
+            if pod is not None and uid not in self.busy and not pod["metadata"].get("deletionTimestamp"):
+                tasks.append(self._guard(uid, self.tend(rt, pod)))
+        if tasks:
+            await asyncio.gather(*tasks)
+
+    async def _guard(self, uid: str, coro: Any) -> None:
+        self.busy.add(uid)
+        try:
+            async with self.sem:
+                await coro
+        except Exception:
+            log.exception("pod %s: operation failed", uid)
+        finally:
+            self.busy.discard(uid)
+
+    async def setup(self, pod: Obj) -> None:
+        meta = pod["metadata"]
+        rec = PodRecord(meta["uid"], meta["namespace"], meta["name"],
+                        pod_netns_name(self.config.name, meta["namespace"], meta["name"]))
+        rt = PodRuntime(self.paths, self.node.name, self.node.ip, rec)
+        if sum(1 for r in self.runtimes.values() if r.record.pod_ip) >= MAX_BRIDGE_PORTS:
+            rec.sandbox_error = (f"node {self.node.name} already runs {MAX_BRIDGE_PORTS} pods: a Linux "
+                                 "bridge holds at most 1023 ports")
+            await self.write_status(rt, pod)
+            return
+        self.runtimes[rec.uid] = rt
+        resolv = podenv.resolv_conf(pod, self.config.dns_service_ip, self.config.dns_domain,
+                                    _read(self.opts.node_resolv))
+        await asyncio.to_thread(rt.ensure_sandbox, resolv, podenv.hosts_file(pod, self.config.dns_domain))
+        rec.save(self.paths.pods)
+        try:
+            rec.pod_ip = await asyncio.to_thread(self.network.add, rec.uid, rec.netns, pod)
+            rec.sandbox_error = None
+        except Exception as e:  # CNI errors: pod stays Pending with the reason, nothing leaks
+            log.warning("pod %s/%s: network setup failed: %s", rec.namespace, rec.name, e)
+            await asyncio.to_thread(self.network.delete, rec.uid, rec.netns, pod)
+            await asyncio.to_thread(rt.remove_sandbox)
+            rt.forget()
+            del self.runtimes[rec.uid]
+            rec.sandbox_error = f"failed to set up pod network: {e}"
+            await self.write_status(rt, pod)
+            return
+        pod_with_ip = {**pod, "status": {**(pod.get("status") or {}), "podIP": rec.pod_ip}}
+        await asyncio.to_thread(rt.write_hosts, podenv.hosts_file(pod_with_ip, self.config.dns_domain))
+        envs = self.container_envs(pod_with_ip)
+        await asyncio.to_thread(rt.start_containers, pod_with_ip, envs)
+        rec.save(self.paths.pods)
+        self.netexec_reload()
+        await self.write_status(rt, pod)
+        log.info("pod %s/%s running at %s", rec.namespace, rec.name, rec.pod_ip)
+
+    def container_envs(self, pod: Obj) -> dict[str, dict[str, str]]:
+        ns = pod["metadata"]["namespace"]
+        services = list(self.informers.get("services").cache.values())
+        cms = {k[1]: v for k, v in self.informers.get("configmaps").cache.items() if k[0] == ns}
+        secrets = {k[1]: v for k, v in self.informers.get("secrets").cache.items() if k[0] == ns}
+        out = {}
+        for c in (pod.get("spec") or {}).get("containers") or []:
+            try:
+                out[c["name"]] = podenv.container_env(pod, c, services, cms, secrets)
+            except podenv.EnvError as e:
+                log.warning("pod %s: container %s: %s", pod["metadata"]["name"], c["name"], e)
+                out[c["name"]] = podenv.service_links(services, ns)
+        return out
+
+    async def tend(self, rt: PodRuntime, pod: Obj) -> None:
+        if rt.record.sandbox_error or rt.record.pod_ip is None:
+            return
+        changed = await asyncio.to_thread(rt.supervise, pod, self.opts.restart_base)
+        ready = await self.run_probes(rt, pod)
+        if changed:
+            rt.record.save(self.paths.pods)
+        await self.write_status(rt, pod, ready)
+
+    async def run_probes(self, rt: PodRuntime, pod: Obj) -> dict[str, bool]:
+        ready: dict[str, bool] = {}
+        now = time.monotonic()
+        for c in (pod.get("spec") or {}).get("containers") or []:
+            for kind in ("readiness", "liveness"):
+                probe = c.get(f"{kind}Probe")
+                if not probe:
+                    continue
+                key = (rt.record.uid, c["name"], kind)
+                tr = self.probes.get(key)
+                if tr is None:
+                    tr = self.probes[key] = ProbeTracker(probe, kind)
+                if tr.due(now):
+                    ok = await run_once(probe, rt.record.pod_ip or "", rt.record.netns, c)
+                    tr.record(ok, time.monotonic())
+                    if kind == "liveness" and not tr.ok:
+                        log.info("pod %s: container %s failed liveness, restarting",
+                                 rt.record.name, c["name"])
+                        await asyncio.to_thread(rt.kill_container, c["name"])
+                        self.probes.pop(key, None)
+                if kind == "readiness":
+                    ready[c["name"]] = tr.ok
+        return ready
+
+    async def write_status(self, rt: PodRuntime, pod: Obj, ready: dict[str, bool] | None = None) -> None:
+        if ready is None:
+            ready = {k[1]: t.ok for k, t in self.probes.items()
+                     if k[0] == rt.record.uid and k[2] == "readiness"}
+            for c in (pod.get("spec") or {}).get("containers") or []:
+                if c.get("readinessProbe") and c["name"] not in ready:
+                    ready[c["name"]] = False
+        status = pod_status(rt.view(ready))
+        if same_status(pod.get("status"), status):
+            return
+        old = {c["type"]: c for c in (pod.get("status") or {}).get("conditions") or []}
+        for c in status.get("conditions", []):
+            prev = old.get(c["type"])
+            if prev and prev.get("status") == c["status"]:
+                c["lastTransitionTime"] = prev.get("lastTransitionTime", c["lastTransitionTime"])
+        try:
+            await self.store.update_status("pods", {**pod, "status": status,
+                                                    "metadata": {**pod["metadata"], "resourceVersion": None}})
+        except (NotFound, Conflict):
+            pass
+
+    async def teardown(self, rt: PodRuntime, pod: Obj | None) -> None:
+        grace = float((pod or {}).get("metadata", {}).get("deletionGracePeriodSeconds")
+                      or ((pod or {}).get("spec") or {}).get("terminationGracePeriodSeconds", 30) or 0)
+        await asyncio.to_thread(rt.stop_containers, min(grace, 30.0))
+        self.netexec_reload()
+        await asyncio.to_thread(self.network.delete, rt.record.uid, rt.record.netns, pod)
+        await asyncio.to_thread(rt.remove_sandbox)
+        rt.forget()
+        self.runtimes.pop(rt.record.uid, None)
+        for key in [k for k in self.probes if k[0] == rt.record.uid]:
+            del self.probes[key]
+        if pod is not None:
+            await self._delete_object(pod)
+        log.info("pod %s/%s removed", rt.record.namespace, rt.record.name)
+
+    async def _delete_object(self, pod: Obj) -> None:
+        with contextlib.suppress(NotFound, Conflict):
+            cur = await self.store.get("pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
+            if cur["metadata"].get("uid") == pod["metadata"]["uid"]:
+                await self.store.delete("pods", pod["metadata"]["namespace"], pod["metadata"]["name"],
+                                        grace_period_seconds=0)  # type: ignore[call-arg]
+
+    # -- built-in server process --
+    def netexec_reload(self) -> None:
+        from podnet.agent import netexec_proc
+
+        netexec_proc.ensure(self.paths)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        self.network.prepare()
+        await self.register()
+        self.load_records()
+        self.netexec_reload()
+        for inf in (self.informers.get(r) for r in ("pods", "services", "configmaps", "secrets")):
+            inf.add_handler(lambda _ev: self.kick.set())
+        self.informers.start()
+        await self.informers.wait_synced()
+        beat = asyncio.create_task(self.heartbeat())
+        log.info("node agent %s ready (%d pods adopted)", self.node.name, len(self.runtimes))
+        try:
+            while not stop.is_set():
+                await self.sync()
+                self.kick.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.kick.wait(), self.opts.resync)
+        finally:
+            beat.cancel()
+            await self.informers.stop()
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def node_from_env() -> str:
+    return os.environ.get("PODNET_NODE", "")
