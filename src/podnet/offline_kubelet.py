@@ -48,6 +48,9 @@ class OfflineKubelet:
                  now: str = "", informers: InformerSet | None = None) -> None:
         self.store = store
         self.informers = informers
+        if informers is not None:  # register before the first relist
+            informers.get("pods")
+            informers.get("nodes")
         self.observed = set(observed)
         self.now = now
         self._cursor: dict[str, int] = {}  # per pass: where each range's scan goes on

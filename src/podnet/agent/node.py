@@ -178,8 +178,8 @@ class NodeAgent:
         self.runtimes[rec.uid] = rt
         resolv = podenv.resolv_conf(pod, self.config.dns_service_ip, self.config.dns_domain,
                                     _read(self.opts.node_resolv))
+        rec.save(self.paths.pods)  # recorded before the netns exists: `podnet down` can find it
         await asyncio.to_thread(rt.ensure_sandbox, resolv, podenv.hosts_file(pod, self.config.dns_domain))
-        rec.save(self.paths.pods)
         try:
             rec.pod_ip = await asyncio.to_thread(self.network.add, rec.uid, rec.netns, pod)
             rec.sandbox_error = None

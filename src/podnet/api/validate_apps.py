@@ -33,6 +33,14 @@ def _go_selector(sel: dict[str, Any]) -> GoValue:
                    "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}")
 
 
+def _well_formed(sel: Any) -> bool:
+    if not isinstance(sel, dict):
+        return False
+    labels, exprs = sel.get("matchLabels"), sel.get("matchExpressions")
+    return isinstance(labels, dict | None) and (exprs is None or (
+        isinstance(exprs, list) and all(isinstance(e, dict) for e in exprs)))
+
+
 def _validate_selector_and_template(spec: dict[str, Any], kind: str, errs: Errs) -> None:
     """The selector rules shared by all four workloads, then the pod template."""
     sel = spec.get("selector")
@@ -50,7 +58,10 @@ def _validate_selector_and_template(spec: dict[str, Any], kind: str, errs: Errs)
         return
     labels = ((template.get("metadata") or {}).get("labels") if isinstance(template, dict)
               else None)
-    selector = from_label_selector(sel if isinstance(sel, dict) else None)
+    if sel is not None and not _well_formed(sel):
+        validate_pod_template(template, "spec.template", errs)
+        return  # its errors are reported; there is nothing sound to match against
+    selector = from_label_selector(sel)
     if not selector.empty and not selector.matches(labels if isinstance(labels, dict) else {}):
         shown = labels if labels else GoValue("map[string]string(nil)")
         errs.invalid("spec.template.metadata.labels", shown,

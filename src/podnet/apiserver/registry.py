@@ -11,24 +11,22 @@ write through the same rules the Kubernetes API server applies:
   change it only through ``update_status``; server-owned metadata
   (deletionTimestamp) cannot be set by clients; an update that changes nothing
   writes nothing (no new resourceVersion, no watch event);
-* delete: bound pods terminate gracefully (deletionTimestamp first, removal with
-  grace period 0), namespaces go Terminating first and are removed once empty,
-  the protected namespaces cannot be deleted; everything else goes at once.
+* delete: pods and namespaces follow deletion.py (graceful termination,
+  Terminating namespaces); everything else goes at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-import datetime
 import random
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from podnet.api.config import ClusterConfig
-from podnet.api.kinds import BY_PLURAL, KINDS, Kind, Obj, meta
+from podnet.api.kinds import BY_PLURAL, Kind, Obj, meta
 from podnet.api.selectors import Selector
-from podnet.apiserver import admission
+from podnet.apiserver import admission, deletion
 from podnet.apiserver import patch as patching
 from podnet.apiserver.errors import Forbidden, Invalid, invalid_value
 from podnet.apiserver.services import ServiceAllocations, drop_type_dependent_fields
@@ -48,9 +46,7 @@ STATUS_SUBRESOURCE = frozenset(
     {"pods", "services", "nodes", "namespaces", "deployments", "replicasets", "statefulsets",
      "daemonsets", "ingresses"}
 )
-PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 SERVER_OWNED_METADATA = ("deletionTimestamp", "deletionGracePeriodSeconds")
-DEFAULT_GRACE_SECONDS = 30
 PATCH_RETRIES = 5
 
 
@@ -263,72 +259,18 @@ class Registry:
         if resource == "services":
             async with self._service_lock:
                 await self._load_services()
-                out = await self._service_write(
-                    self._delete_now(resource, namespace, name, resource_version, dry_run))
+                out = await self._service_write(deletion.delete_now(
+                    self.store, resource, namespace, name, resource_version, dry_run))
                 if not dry_run:
                     self.services.commit(None, out)
                 return out
         if resource == "pods":
-            return await self._delete_pod(namespace, name, resource_version,
-                                          grace_period_seconds, dry_run)
+            return await deletion.delete_pod(self.store, namespace, name, resource_version,
+                                             grace_period_seconds, dry_run)
         if resource == "namespaces":
-            return await self._delete_namespace(name, resource_version, dry_run)
-        return await self._delete_now(resource, namespace, name, resource_version, dry_run)
-
-    async def _delete_now(self, resource: str, namespace: str, name: str,
-                          resource_version: str | None, dry_run: bool) -> Obj:
-        if dry_run:
-            stored = await self.store.get(resource, namespace, name)
-            if resource_version:
-                check_version({"metadata": {"resourceVersion": resource_version}}, stored)
-            return stored
-        return await self.store.delete(resource, namespace, name, resource_version)
-
-    async def _mark_deleted(self, resource: str, stored: Obj, grace: int, dry_run: bool,
-                            status: dict[str, Any] | None = None) -> Obj:
-        out = copy.deepcopy(stored)
-        when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=grace)
-        meta(out)["deletionTimestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
-        meta(out)["deletionGracePeriodSeconds"] = grace
-        if status is not None:
-            out["status"] = {**(out.get("status") or {}), **status}
-        if dry_run:
-            return out
-        return await self.store.update(resource, out)
-
-    async def _delete_pod(self, namespace: str, name: str, resource_version: str | None,
-                          grace: int | None, dry_run: bool) -> Obj:
-        stored = await self.store.get("pods", namespace, name)
-        if resource_version:
-            check_version({"metadata": {"resourceVersion": resource_version}}, stored)
-        spec, sm = stored.get("spec") or {}, meta(stored)
-        if grace is None:
-            grace = int(spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS) or 0)
-        phase = (stored.get("status") or {}).get("phase")
-        if grace <= 0 or not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
-            return await self._delete_now("pods", namespace, name, sm.get("resourceVersion"),
-                                          dry_run)
-        current = sm.get("deletionGracePeriodSeconds")
-        if sm.get("deletionTimestamp") and current is not None and int(current) <= grace:
-            return stored  # already terminating at least as fast
-        return await self._mark_deleted("pods", stored, grace, dry_run)
-
-    async def _delete_namespace(self, name: str, resource_version: str | None,
-                                dry_run: bool) -> Obj:
-        if name in PROTECTED_NAMESPACES:
-            raise Forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted')
-        stored = await self.store.get("namespaces", "", name)
-        if resource_version:
-            check_version({"metadata": {"resourceVersion": resource_version}}, stored)
-        if not meta(stored).get("deletionTimestamp"):
-            return await self._mark_deleted("namespaces", stored, 0, dry_run,
-                                            {"phase": "Terminating"})
-        for k in KINDS:
-            if k.namespaced:
-                items, _ = await self.store.list(k.plural, name)
-                if items:
-                    return stored  # the namespace controller still has content to remove
-        return await self._delete_now("namespaces", "", name, None, dry_run)
+            return await deletion.delete_namespace(self.store, name, resource_version, dry_run)
+        return await deletion.delete_now(self.store, resource, namespace, name, resource_version,
+                                         dry_run)
 
 
 __all__ = ["STATUS_SUBRESOURCE", "Registry", "kind_for", "now_rfc3339"]

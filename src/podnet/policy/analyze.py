@@ -75,8 +75,8 @@ def parse_ports(text: str | None) -> list[int] | None:
     out: list[int] = []
     for part in text.split(","):
         part = part.strip()
-        lo, _, hi = part.partition("-")
-        if not lo.isdigit() or (hi and not hi.isdigit()):
+        lo, dash, hi = part.partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()):
             raise ValueError(f"bad port {part!r}: use numbers like 80,81 or 8000-8010")
         first, last = int(lo), int(hi or lo)
         if not 0 < first <= last < 65536:

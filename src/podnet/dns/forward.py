@@ -1,0 +1,137 @@
+"""Forwarding to upstream resolvers, with a deadline: never hang, SERVFAIL instead.
+
+``Forwarder.forward(query)`` sends the client's query (under a fresh random
+ID) to each upstream in turn, over UDP — or TCP when asked or when the UDP
+answer came back truncated for a TCP client — and returns the first answer
+that matches the question, with the client's ID restored. Each upstream gets
+``timeout`` seconds; when none answers it returns None and the server replies
+SERVFAIL. ``resolve(name, qtype)`` asks a fresh question (for chasing an
+ExternalName's CNAME outside the zone). Upstreams default to the
+``nameserver`` lines of a resolv.conf, as CoreDNS's ``forward . /etc/resolv.conf``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import secrets
+from pathlib import Path
+
+import dnslib
+
+log = logging.getLogger(__name__)
+Upstream = tuple[str, int]
+
+
+def parse_hostport(text: str, default_port: int = 53) -> Upstream:
+    """``1.2.3.4``, ``1.2.3.4:5353``, ``[::1]:53`` or ``::1`` -> (host, port)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest.lstrip(":") or default_port)
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        return host, int(port)
+    return text, default_port
+
+
+def resolv_conf_nameservers(path: str | Path = "/etc/resolv.conf") -> list[Upstream]:
+    out: list[Upstream] = []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver":
+            try:
+                ipaddress.ip_address(parts[1].split("%")[0])
+            except ValueError:
+                continue
+            out.append((parts[1], 53))
+    return out
+
+
+class _OneShot(asyncio.DatagramProtocol):
+    def __init__(self, want_id: bytes, question: bytes) -> None:
+        self.want_id = want_id
+        self.question = question
+        self.done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        # accept only the answer to our question under our ID (anti-spoofing, stray packets)
+        if data[:2] == self.want_id and data[12:12 + len(self.question)].lower() == \
+                self.question and not self.done.done():
+            self.done.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+
+def _question_bytes(query: bytes) -> bytes:
+    i = 12
+    while query[i]:
+        i += query[i] + 1
+    return query[12:i + 5].lower()
+
+
+class Forwarder:
+    def __init__(self, upstreams: list[Upstream], timeout: float = 2.0) -> None:
+        self.upstreams = list(upstreams)
+        self.timeout = timeout
+
+    async def forward(self, query: bytes, tcp: bool = False) -> bytes | None:
+        """The upstream's answer to ``query`` (client ID kept), or None when none answered."""
+        if len(query) < 17:
+            return None
+        client_id, new_id = query[:2], secrets.token_bytes(2)
+        out = new_id + query[2:]
+        for host, port in self.upstreams:
+            try:
+                if tcp:
+                    resp = await asyncio.wait_for(self._tcp(out, host, port), self.timeout)
+                else:
+                    resp = await asyncio.wait_for(self._udp(out, host, port), self.timeout)
+                    if tcp and resp[2] & 0x02:
+                        resp = await asyncio.wait_for(self._tcp(out, host, port), self.timeout)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as e:
+                log.debug("upstream %s:%s failed: %r", host, port, e)
+                continue
+            return client_id + resp[2:]
+        return None
+
+    async def _udp(self, query: bytes, host: str, port: int) -> bytes:
+        loop = asyncio.get_running_loop()
+        transport, proto = await loop.create_datagram_endpoint(
+            lambda: _OneShot(query[:2], _question_bytes(query)), remote_addr=(host, port))
+        try:
+            transport.sendto(query)
+            return await proto.done
+        finally:
+            transport.close()
+
+    async def _tcp(self, query: bytes, host: str, port: int) -> bytes:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(len(query).to_bytes(2, "big") + query)
+            await writer.drain()
+            n = int.from_bytes(await reader.readexactly(2), "big")
+            resp = await reader.readexactly(n)
+            if resp[:2] != query[:2]:
+                raise ValueError("upstream answered another ID")
+            return resp
+        finally:
+            writer.close()
+
+    async def resolve(self, name: str, qtype: str) -> dnslib.DNSRecord | None:
+        """Ask the upstreams ``name``/``qtype`` afresh; the parsed answer or None."""
+        q = dnslib.DNSRecord.question(name, qtype)
+        resp = await self.forward(bytes(q.pack()))
+        if resp is None:
+            return None
+        try:
+            return dnslib.DNSRecord.parse(resp)
+        except dnslib.DNSError:
+            return None
