@@ -369,3 +369,33 @@ async def test_sqlite_backend_and_socket_lifecycle() -> None:
         reg = Registry(MemoryStore())
         async with serve(reg, stale), Client(socket_path=stale) as c:
             assert (await c.list("namespaces"))[0] == []
+
+
+@aio
+async def test_field_selector_and_delete_collection() -> None:
+    async with running() as r:
+        http = Http(r.socket)
+        try:
+            await http("POST", "/api/v1/namespaces/default/pods", pod("on1", node="node-1"))
+            await http("POST", "/api/v1/namespaces/default/pods", pod("on2", node="node-2"))
+            code, lst = await http("GET", "/api/v1/pods", fieldSelector="spec.nodeName=node-1")
+            assert [i["metadata"]["name"] for i in lst["items"]] == ["on1"]
+            code, lst = await http("GET", "/api/v1/pods", fieldSelector="metadata.name!=on1")
+            assert [i["metadata"]["name"] for i in lst["items"]] == ["on2"]
+            code, _ = await http("GET", "/api/v1/pods", fieldSelector="nonsense")
+            assert code == 400
+            code, _ = await http("GET", "/api/v1/pods", watch="1", resourceVersion="abc")
+            assert code == 400
+            events = await take(http.lines("/api/v1/pods", watch="1",
+                                           fieldSelector="spec.nodeName=node-2"), 1)
+            assert summary(events) == [("ADDED", "on2")]
+            for i in range(3):
+                await http("POST", "/api/v1/namespaces/default/configmaps",
+                           configmap(f"c{i}", labels={"batch": "a" if i < 2 else "b"}))
+            code, gone = await http("DELETE", "/api/v1/namespaces/default/configmaps",
+                                    labelSelector="batch=a")
+            assert code == 200 and [i["metadata"]["name"] for i in gone["items"]] == ["c0", "c1"]
+            _, left = await http("GET", "/api/v1/namespaces/default/configmaps")
+            assert [i["metadata"]["name"] for i in left["items"]] == ["c2"]
+        finally:
+            await http.close()

@@ -129,3 +129,24 @@ async def test_tcp_client_needs_the_token() -> None:
         async with Client(url=url, token="nope") as bad:
             with pytest.raises(Unauthorized):
                 await bad.list("namespaces")
+
+
+@aio
+async def test_informer_resumes_after_a_server_restart() -> None:
+    async with running() as r:
+        inf = Informer(r.client, "configmaps", "default")
+        task = asyncio.create_task(inf.run())
+        try:
+            await asyncio.wait_for(inf.wait_synced(), 5)
+            await r.server.stop()
+            await r.registry.create("configmaps", configmap("while-down"))
+            await r.server.start()
+            await r.client.create("configmaps", configmap("after"))
+            for _ in range(500):
+                if set(inf.cache) == {("default", "while-down"), ("default", "after")}:
+                    break
+                await asyncio.sleep(0.01)
+            assert set(inf.cache) == {("default", "while-down"), ("default", "after")}
+            assert inf.lists == 1  # resumed from its resourceVersion, no relist
+        finally:
+            task.cancel()

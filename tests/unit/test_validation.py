@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from podnet.api.defaults import apply_defaults
 from podnet.api.errors import InvalidInput, check_documents
+from podnet.api.kinds import BY_KIND
 from podnet.api.loader import load_paths, load_text
 from podnet.api.validation import FieldError, ValidationContext, validate, validate_batch
 
@@ -24,6 +27,16 @@ SUBDOMAIN_MSG = (
     "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
     "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
 )
+FIELD_NAMES = [
+    "name", "namespace", "labels", "annotations", "ports", "port", "targetPort", "nodePort",
+    "protocol", "clusterIP", "clusterIPs", "type", "selector", "matchLabels", "matchExpressions",
+    "key", "operator", "values", "template", "metadata", "spec", "containers", "image",
+    "containerPort", "hostPort", "ingress", "egress", "from", "to", "ipBlock", "cidr", "except",
+    "podSelector", "endPort", "rules", "http", "paths", "path", "pathType", "backend", "service",
+    "number", "addresses", "replicas", "strategy", "rollingUpdate", "maxSurge", "updateStrategy",
+    "sessionAffinity", "sessionAffinityConfig", "clientIP", "timeoutSeconds", "dnsPolicy",
+    "dnsConfig", "nameservers", "policyTypes", "defaultBackend", "tls", "hosts", "externalName",
+]
 
 
 def messages(text: str, ctx: ValidationContext | None = None) -> list[str]:
@@ -351,3 +364,22 @@ def test_wrong_types_do_not_crash() -> None:
     assert 'spec.ports: Invalid value: 80: must be a list' in found
     assert 'spec: Invalid value: [1, 2]: must be an object' in found
     assert 'spec.template: Invalid value: 7: must be an object' in found
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 70000) | st.sampled_from(
+        ["", "a", "None", "TCP", "10.96.0.5", "10.0.0.0/8", "http", "Exists", "In", "*.x"]),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(FIELD_NAMES), inner, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(sorted(BY_KIND)), body=st.dictionaries(
+    st.sampled_from(["spec", "metadata", "data", "endpoints", "ports", "addressType"]), JSON))
+def test_arbitrary_shapes_never_crash(kind: str, body: dict) -> None:
+    obj = {"apiVersion": BY_KIND[kind].api_version, "kind": kind, **body}
+    out = apply_defaults(obj)
+    errors = validate(out) + [e for errs in validate_batch([out, out]).values() for e in errs]
+    assert all(isinstance(str(e), str) for e in errors)

@@ -15,11 +15,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from podnet.api.defaults import apply_defaults
-from podnet.api.kinds import Obj, ref
+from podnet.api.kinds import Obj
 from podnet.api.validation import FieldError, ValidationContext, validate, validate_batch
 
 if TYPE_CHECKING:
     from podnet.api.loader import Document
+
+
+def describe(obj: Obj) -> str:
+    """``Kind namespace/name`` like kinds.ref, safe for malformed objects ("object" if no kind)."""
+    md = obj.get("metadata")
+    md = md if isinstance(md, dict) else {}
+    ns, name = md.get("namespace") or "", md.get("name") or ""
+    kind = obj.get("kind") if isinstance(obj.get("kind"), str) and obj.get("kind") else "object"
+    return f"{kind} {ns + '/' if ns else ''}{name}".rstrip()
 
 
 @dataclass
@@ -63,7 +72,7 @@ def check_documents(docs: list[Document], ctx: ValidationContext = ValidationCon
     for i, extra in validate_batch(objs, ctx).items():
         errors[i].extend(extra)
     problems: list[ObjectError | str] = [
-        ObjectError(d.source, d.index, d.line, ref(o), errs)
+        ObjectError(d.source, d.index, d.line, describe(o), errs)
         for d, o, errs in zip(docs, objs, errors, strict=True) if errs
     ]
     if problems:

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from podnet.api.errors import InvalidInput, ObjectError
+from podnet.api.errors import InvalidInput, ObjectError, describe
 from podnet.api.kinds import BY_KIND, Obj
 from podnet.api.validation import FieldError
 
@@ -66,14 +66,6 @@ class LoadResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _describe(obj: Obj) -> str:
-    md = obj.get("metadata")
-    md = md if isinstance(md, dict) else {}
-    ns, name = md.get("namespace") or "", md.get("name") or ""
-    kind = obj.get("kind") if isinstance(obj.get("kind"), str) and obj.get("kind") else "object"
-    return f"{kind} {ns + '/' if ns else ''}{name}".rstrip()
-
-
 def _builtin_group(api_version: str) -> bool:
     """Kubernetes' own API groups ("" core, "apps", "*.k8s.io"), not a CRD's group."""
     group = api_version.rpartition("/")[0]
@@ -113,12 +105,12 @@ class _Collector:
         if not isinstance(api_version, str) or not api_version:
             errors.append(FieldError("apiVersion", "Required value"))
         if errors:
-            self.problems.append(ObjectError(source, index, line, _describe(obj), errors))
+            self.problems.append(ObjectError(source, index, line, describe(obj), errors))
             return
         info = BY_KIND.get(str(kind))
         if info is not None and api_version != info.api_version:
             if _builtin_group(str(api_version)):
-                self.problems.append(ObjectError(source, index, line, _describe(obj), [
+                self.problems.append(ObjectError(source, index, line, describe(obj), [
                     FieldError("apiVersion", "Unsupported value",
                                f'supported values: "{info.api_version}"', api_version)]))
                 return
@@ -148,7 +140,7 @@ class _Collector:
     def finish(self) -> LoadResult:
         skipped = self.result.skipped
         if skipped:
-            names = ", ".join(_describe(d.obj) for d in skipped[:10])
+            names = ", ".join(describe(d.obj) for d in skipped[:10])
             more = f", ... ({len(skipped) - 10} more)" if len(skipped) > 10 else ""
             noun = "object" if len(skipped) == 1 else "objects"
             self.result.warnings.append(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from podnet.api.kinds import Obj, name_of, namespace_of
+from podnet.api.kinds import Obj
 from podnet.api.validate_common import (
     Errs,
     FieldError,
@@ -282,7 +282,8 @@ def service_batch_errors(objs: list[Obj]) -> dict[int, list[FieldError]]:
     for i, obj in enumerate(objs):
         if obj.get("kind") != "Service" or not isinstance(obj.get("spec"), dict):
             continue
-        key = (namespace_of(obj), name_of(obj))
+        md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        key = (str(md.get("namespace") or ""), str(md.get("name") or ""))
         spec = obj["spec"]
         errs: list[FieldError] = []
         ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])

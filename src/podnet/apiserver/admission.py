@@ -49,6 +49,14 @@ def prepare(kind: Kind, obj: Obj) -> Obj:
     return out
 
 
+def prepare_for_create(kind: Kind, obj: Obj) -> None:
+    """Server-set initial status, as Kubernetes' create strategies do (kept when given)."""
+    if kind.kind == "Namespace":
+        obj.setdefault("status", {}).setdefault("phase", "Active")
+    elif kind.kind == "Pod":
+        obj.setdefault("status", {}).setdefault("phase", "Pending")
+
+
 def default_and_validate(kind: Kind, obj: Obj, config: ClusterConfig) -> Obj:
     """``obj`` with Kubernetes defaults applied; raises Invalid listing every field error."""
     out = apply_defaults(obj)

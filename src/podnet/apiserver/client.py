@@ -124,10 +124,14 @@ class Client:
         return out
 
     async def list(self, resource: str, namespace: str | None = None,
-                   selector: Selector | None = None) -> tuple[list[Obj], str]:
+                   selector: Selector | None = None,
+                   field_selector: str | None = None) -> tuple[list[Obj], str]:
+        """Objects and the list's resourceVersion; ``field_selector`` like "spec.nodeName=n1"."""
         if selector is not None and selector.matches_nothing:
             return [], ""
         params = {"labelSelector": str(selector)} if selector is not None and not selector.empty else {}
+        if field_selector:
+            params["fieldSelector"] = field_selector
         body = await self.request("GET", _kind(resource).path(namespace), params)
         return list(body.get("items") or []), str((body.get("metadata") or {}).get("resourceVersion", ""))
 
@@ -187,6 +191,7 @@ class Client:
         rv = resource_version if resource_version not in ("", "0") else None
         stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout.total)
         while True:
+            started, got = asyncio.get_running_loop().time(), 0
             params = dict(base)
             if rv is None:
                 params["sendInitialEvents"] = "false"
@@ -200,7 +205,10 @@ class Client:
                     if ev.type == "ERROR":
                         raise error_from_status(ev.object)
                     rv = str(meta(ev.object).get("resourceVersion") or rv or "") or None
+                    got += 1
                     yield ev
+            if not got and asyncio.get_running_loop().time() - started < 1.0:
+                await asyncio.sleep(0.5)  # the server ends streams at once: do not spin
 
 
 async def _events(resp: aiohttp.ClientResponse) -> AsyncIterator[WatchEvent]:

@@ -9,6 +9,7 @@ them into Kubernetes Status answers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -18,6 +19,7 @@ from aiohttp import web
 from podnet.api.kinds import Kind, Obj, meta
 from podnet.api.selectors import Selector, SelectorError, parse
 from podnet.apiserver.errors import MethodNotAllowed, UnsupportedMediaType
+from podnet.apiserver.fields import parse_field_selector
 from podnet.apiserver.registry import Registry
 from podnet.apiserver.routes import Target
 from podnet.apiserver.watchstream import watch_response
@@ -26,9 +28,25 @@ from podnet.store.base import BadRequest
 MERGE_PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
 
 
+BIG_LIST = 500  # lists longer than this are encoded off the event loop
+
+
 def _json(obj: Any, status: int = 200) -> web.Response:
     return web.Response(body=json.dumps(obj, separators=(",", ":")), status=status,
                         content_type="application/json")
+
+
+async def _json_list(doc: dict[str, Any]) -> web.Response:
+    if len(doc["items"]) <= BIG_LIST:
+        return _json(doc)
+    body = await asyncio.to_thread(json.dumps, doc, separators=(",", ":"))
+    return web.Response(body=body, content_type="application/json")
+
+
+async def _list(request: web.Request, registry: Registry, target: Target) -> tuple[list[Obj], str]:
+    items, rv = await registry.list(target.kind.plural, target.namespace, _selector(request))
+    fields = parse_field_selector(request.query.get("fieldSelector"))
+    return ([o for o in items if fields(o)] if fields else items), rv
 
 
 def _selector(request: web.Request) -> Selector | None:
@@ -95,12 +113,12 @@ async def handle(request: web.Request, registry: Registry, target: Target,
     plural = kind.plural
     if target.is_collection:
         if method == "GET":
-            selector = _selector(request)
             if request.query.get("watch", "").lower() in ("true", "1"):
-                return await watch_response(request, registry, kind, ns, selector,
-                                            bookmark_interval)
-            items, rv = await registry.list(plural, ns, selector)
-            return _json(_list_doc(kind, items, rv))
+                fields = parse_field_selector(request.query.get("fieldSelector"))
+                return await watch_response(request, registry, kind, ns, _selector(request),
+                                            bookmark_interval, fields)
+            items, rv = await _list(request, registry, target)
+            return await _json_list(_list_doc(kind, items, rv))
         if method == "POST" and (ns is not None or not kind.namespaced):
             obj = _object_body(await _body(request), target)
             return _json(await registry.create(plural, obj, dry_run=_dry_run(request)), 201)
@@ -152,7 +170,7 @@ async def _delete_collection(request: web.Request, registry: Registry,
     options = await _body(request, required=False) or {}
     grace = options.get("gracePeriodSeconds", request.query.get("gracePeriodSeconds"))
     dry = _dry_run(request, options)
-    items, rv = await registry.list(target.kind.plural, target.namespace, _selector(request))
+    items, rv = await _list(request, registry, target)
     deleted = []
     for o in items:
         m = meta(o)

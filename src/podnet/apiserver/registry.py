@@ -108,6 +108,7 @@ class Registry:
         obj = admission.prepare(kind, obj)
         await self._check_namespace(kind, obj)
         obj = admission.default_and_validate(kind, obj, self.config)
+        admission.prepare_for_create(kind, obj)
         if resource == "services":
             async with self._service_lock:
                 await self._load_services()

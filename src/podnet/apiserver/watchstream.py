@@ -25,8 +25,9 @@ from aiohttp import web
 from podnet.api.kinds import Kind, Obj
 from podnet.api.selectors import Selector
 from podnet.apiserver.errors import status_of
+from podnet.apiserver.fields import FieldSelector
 from podnet.apiserver.registry import Registry
-from podnet.store.base import WatchEvent
+from podnet.store.base import BadRequest, WatchEvent
 
 QUEUE_SIZE = 1024
 IDLE_CHECK = 5.0
@@ -37,10 +38,12 @@ def _true(value: str | None) -> bool:
     return (value or "").lower() in ("true", "1")
 
 
-async def _pump(events: AsyncIterator[WatchEvent], queue: asyncio.Queue[Any]) -> None:
+async def _pump(events: AsyncIterator[WatchEvent], queue: asyncio.Queue[Any],
+                fields: FieldSelector | None) -> None:
     try:
         async for ev in events:
-            await queue.put(ev)
+            if fields is None or fields(ev.object):
+                await queue.put(ev)
         await queue.put(_END)
     except asyncio.CancelledError:
         raise
@@ -67,19 +70,26 @@ def _typed(kind: Kind, obj: Obj) -> Obj:
 
 async def watch_response(request: web.Request, registry: Registry, kind: Kind,
                          namespace: str | None, selector: Selector | None,
-                         bookmark_interval: float) -> web.StreamResponse:
+                         bookmark_interval: float,
+                         fields: FieldSelector | None = None) -> web.StreamResponse:
     q = request.query
     rv = q.get("resourceVersion") or None
+    if rv is not None and not rv.isdigit():
+        raise BadRequest(f"invalid resourceVersion {rv!r}")
     initial = not rv or rv == "0"
     send_initial = initial and q.get("sendInitialEvents", "true").lower() not in ("false", "0")
     bookmarks = _true(q.get("allowWatchBookmarks"))
-    timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
+    try:
+        timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
+    except ValueError:
+        raise BadRequest(f"invalid timeoutSeconds {q['timeoutSeconds']!r}") from None
     items: list[Obj] = []
     if initial:
         items, rv = await registry.list(kind.plural, namespace, selector)
+        items = [o for o in items if fields is None or fields(o)]
     queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
     pump = asyncio.create_task(
-        _pump(registry.watch(kind.plural, namespace, rv, selector), queue),
+        _pump(registry.watch(kind.plural, namespace, rv, selector), queue, fields),
         name=f"watch-{kind.plural}")
     resp = web.StreamResponse(headers={"Content-Type": "application/json",
                                        "Cache-Control": "no-cache"})

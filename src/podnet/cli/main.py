@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from podnet.cli import resources
+from podnet.cli import cluster_cmds, resources
 from podnet.cli.connect import NotRunning, cluster_name
 
 app = typer.Typer(
@@ -135,6 +135,9 @@ def cni_path() -> None:
     from podnet.cni.paths import cni_path as path
 
     typer.echo(path())
+
+
+cluster_cmds.register(app)
 
 
 def main() -> None:

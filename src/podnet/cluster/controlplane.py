@@ -51,6 +51,7 @@ async def serve_controlplane(
     """Run until ``stop`` is set (or forever)."""
     from podnet.apiserver.registry import Registry
     from podnet.apiserver.server import serve
+    from podnet.controllers.base import ControllerOptions
     from podnet.controllers.manager import ControllerManager
     from podnet.store.open import open_store
 
@@ -58,7 +59,7 @@ async def serve_controlplane(
     registry = Registry(store, config)
     stop = stop or asyncio.Event()
     async with serve(registry, sock, tcp=tcp, token=token):
-        manager = ControllerManager(registry, config, node_grace_period=node_grace)
+        manager = ControllerManager(registry, config, options=ControllerOptions(node_grace_seconds=node_grace))
         task = asyncio.create_task(manager.run())
         log.info("control plane for cluster %s serving on %s (store %s)", config.name, sock, store_url)
         try:

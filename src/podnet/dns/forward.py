@@ -1,8 +1,8 @@
 """Forwarding to upstream resolvers, with a deadline: never hang, SERVFAIL instead.
 
 ``Forwarder.forward(query)`` sends the client's query (under a fresh random
-ID) to each upstream in turn, over UDP — or TCP when asked or when the UDP
-answer came back truncated for a TCP client — and returns the first answer
+ID) to each upstream in turn, over the client's transport (UDP, or TCP for
+a TCP client), and returns the first answer
 that matches the question, with the client's ID restored. Each upstream gets
 ``timeout`` seconds; when none answers it returns None and the server replies
 SERVFAIL. ``resolve(name, qtype)`` asks a fresh question (for chasing an
@@ -90,12 +90,8 @@ class Forwarder:
         out = new_id + query[2:]
         for host, port in self.upstreams:
             try:
-                if tcp:
-                    resp = await asyncio.wait_for(self._tcp(out, host, port), self.timeout)
-                else:
-                    resp = await asyncio.wait_for(self._udp(out, host, port), self.timeout)
-                    if tcp and resp[2] & 0x02:
-                        resp = await asyncio.wait_for(self._tcp(out, host, port), self.timeout)
+                ask = self._tcp if tcp else self._udp
+                resp = await asyncio.wait_for(ask(out, host, port), self.timeout)
             except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as e:
                 log.debug("upstream %s:%s failed: %r", host, port, e)
                 continue

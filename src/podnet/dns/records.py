@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 NOERROR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = "NOERROR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"
+NODATA_RCODE = "NODATA"  # not an rcode: how resolution traces show NOERROR without records
 
 
 def fqdn(name: str) -> str:
@@ -49,6 +50,7 @@ class Answer:
     additional: list[Record] = field(default_factory=list)
     chase: tuple[str, str] | None = None
     authoritative: bool = True
+    comment: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -56,6 +58,8 @@ class Answer:
             "answers": [r.to_json() for r in self.answer],
             "authority": [r.to_json() for r in self.authority],
         }
+        if self.comment:
+            out["comment"] = self.comment
         if self.additional:
             out["additional"] = [r.to_json() for r in self.additional]
         return out
@@ -63,6 +67,8 @@ class Answer:
     def lines(self) -> list[str]:
         """dig-like output: a status line, then each non-empty section."""
         out = [f";; status: {self.rcode}"]
+        if self.comment:
+            out.append(f";; {self.comment}")
         for title, recs in (("ANSWER", self.answer), ("AUTHORITY", self.authority),
                             ("ADDITIONAL", self.additional)):
             if recs:

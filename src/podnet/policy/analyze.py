@@ -38,10 +38,11 @@ def analyze(
     ports: Sequence[int] | None = None,
     protocols: Sequence[str] | None = None,
     nodes: Sequence[Obj] = (),
+    ip_blocks_match_pods: bool = True,
 ) -> Analysis:
     """Truth table over every pod pair for ``ports`` x ``protocols`` (default: the
     declared containerPorts) and lint warnings."""
-    resolved = resolve(pods, namespaces, policies, nodes)
+    resolved = resolve(pods, namespaces, policies, nodes, ip_blocks_match_pods)
     table = truth_table(resolved, default_keys(resolved, ports, protocols))
     return Analysis(table, lint(resolved, services), resolved)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from podnet.api.kinds import Obj, name_of, namespace_of
 from podnet.api.selectors import from_match_labels
 from podnet.policy.labelindex import LabelIndex, members
+from podnet.policy.model import PROTOCOLS
 from podnet.policy.resolve import Resolved
 
 
@@ -33,16 +34,6 @@ class LintWarning:
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name}: {self.message}"
-
-
-def _named_ports(resolved: Resolved, pods: int) -> dict[str, set[str]]:
-    """Named ports defined by ``pods``: name -> protocols."""
-    out: dict[str, set[str]] = {}
-    for i in members(pods):
-        for cp in resolved.pods[i].ports:
-            if cp.name:
-                out.setdefault(cp.name, set()).add(cp.protocol)
-    return out
 
 
 def lint_policies(resolved: Resolved) -> list[LintWarning]:
@@ -63,12 +54,12 @@ def lint_policies(resolved: Resolved) -> list[LintWarning]:
                 elif rp.peer.ip_block is None and not rp.pods:
                     warn(f"{where} peer {k + 1} ({rp.peer}) selects no pod")
             applies_to = resolved.selected[pi] if rule.direction == "ingress" else rule.peer_pods
-            defined = _named_ports(resolved, applies_to)
             for spec in rule.rule.ports:
                 if isinstance(spec.port, str):
-                    protos = defined.get(spec.port, set())
+                    protos = [p for p in PROTOCOLS
+                              if resolved.named_port_pods(spec.port, p) & applies_to]
                     if spec.protocol not in protos:
-                        have = f" (defined for {', '.join(sorted(protos))} only)" if protos else ""
+                        have = f" (defined for {', '.join(protos)} only)" if protos else ""
                         warn(f"{where}: named port {spec.port}/{spec.protocol} is defined by no "
                              f"container of the pods it applies to{have}")
                 elif isinstance(spec.port, int) and spec.end_port is not None \

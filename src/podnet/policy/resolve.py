@@ -71,6 +71,7 @@ class Resolved:
     namespaces: dict[str, dict[str, str]]
     policies: list[Policy]
     node_ips: dict[str, set[str]] = field(default_factory=dict)
+    ip_blocks_match_pods: bool = True
     index: dict[str, int] = field(init=False)
     by_ip: dict[str, int] = field(init=False)
     all: int = field(init=False)
@@ -90,6 +91,7 @@ class Resolved:
         self.selectable = 0
         self._in_ns: dict[str, int] = {}
         self._named: dict[tuple[str, str, int], int] = {}
+        self._named_any: dict[tuple[str, str], int] = {}
         self._ip_ints: list[tuple[int, int] | None] = []
         for i, p in enumerate(self.pods):
             bit = 1 << i
@@ -100,6 +102,8 @@ class Resolved:
                 if cp.name:
                     k = (cp.name, cp.protocol, cp.port)
                     self._named[k] = self._named.get(k, 0) | bit
+                    k2 = (cp.name, cp.protocol)
+                    self._named_any[k2] = self._named_any.get(k2, 0) | bit
             try:
                 addr = ipaddress.ip_address(p.ip) if p.ip else None
             except ValueError:
@@ -121,6 +125,8 @@ class Resolved:
 
     def ip_block_pods(self, block: IPBlock) -> int:
         """Pods whose IP is in the block and in none of its excepts."""
+        if not self.ip_blocks_match_pods:
+            return 0
         hit = self._blocks.get(block)
         if hit is None:
             ranges = [(n.version, int(n.network_address), int(n.broadcast_address))
@@ -176,6 +182,10 @@ class Resolved:
             return self._named.get((spec.port, protocol, port), 0)
         return self.all if spec.matches_number(port, protocol) else 0
 
+    def named_port_pods(self, name: str, protocol: str) -> int:
+        """Pods defining the named port ``name`` for ``protocol`` (any number)."""
+        return self._named_any.get((name, protocol), 0)
+
     def port_pods(self, rule: ResolvedRule, port: int, protocol: str) -> int:
         """Destination pods for which the rule's ports admit ``port/protocol``."""
         if not rule.rule.ports:
@@ -218,9 +228,13 @@ def resolve(
     namespaces: Sequence[Obj] = (),
     policies: Sequence[Obj] = (),
     nodes: Sequence[Obj] = (),
+    ip_blocks_match_pods: bool = True,
 ) -> Resolved:
-    """Build a ``Resolved`` from plain Kubernetes dicts (finished pods left out)."""
+    """Build a ``Resolved`` from plain Kubernetes dicts (finished pods left out).
+
+    ``ip_blocks_match_pods=False`` makes ipBlocks match outside addresses only, as
+    some analyzers (NCA) do; podnet's default follows the upstream e2e suite."""
     infos = sorted((pod_info(p) for p in pods if is_live(p)), key=lambda p: (p.namespace, p.name))
     parsed = sorted((parse_policy(p) for p in policies), key=lambda p: (p.namespace, p.name))
     ns = namespace_labels(namespaces, [p.namespace for p in infos] + [p.namespace for p in parsed])
-    return Resolved(infos, ns, parsed, node_addresses(nodes, infos))
+    return Resolved(infos, ns, parsed, node_addresses(nodes, infos), ip_blocks_match_pods)

@@ -87,14 +87,14 @@ def _static_chains(pod_cidr: str, masq_mark: int) -> list[Chain]:
     mark = f"0x{masq_mark:x}"
     checks = ("ct state new jump service-checks",)
     return [
-        Chain("filter-prerouting", checks, "type filter hook prerouting priority dstnat - 10"),
-        Chain("filter-output", checks, "type filter hook output priority dstnat - 10"),
-        Chain("nat-prerouting", ("jump services",), "type nat hook prerouting priority dstnat"),
-        Chain("nat-output", ("jump services",), "type nat hook output priority dstnat"),
+        Chain("filter-prerouting", checks, "type filter hook prerouting priority -110"),
+        Chain("filter-output", checks, "type filter hook output priority -110"),
+        Chain("nat-prerouting", ("jump services",), "type nat hook prerouting priority -100"),
+        Chain("nat-output", ("jump services",), "type nat hook output priority -100"),
         Chain("nat-postrouting", (
             f"meta mark & {mark} == {mark} meta mark set meta mark ^ {mark} masquerade fully-random",
             "ct status dnat ip saddr . ip daddr @hairpin masquerade",
-        ), "type nat hook postrouting priority srcnat"),
+        ), "type nat hook postrouting priority 100"),
         Chain("service-checks", (
             f"{FE} @firewall-restricted {FE} . ip saddr != @firewall-allow drop",
             f"{FE} vmap @no-endpoints",
@@ -141,43 +141,60 @@ def _endpoint_elements(key: str, endpoints: tuple[Endpoint, ...]) -> dict[str, s
     return {f"{key} . {i}": f"{e.ip} . {e.port}" for i, e in enumerate(endpoints)}
 
 
+Pick = tuple[int, int | None, bool]  # (endpoint count, affinity timeout, local variant)
+
+
+def contribution(fe: Frontend) -> tuple[dict[str, dict[str, str | None]], list[Pick]]:
+    """The map/set elements one frontend owns, and the pick chains it jumps to.
+
+    Every key is prefixed by the frontend, so frontends never share an element,
+    except the hairpin set (keyed by endpoint IP), which callers reference-count.
+    """
+    key = fe_key(fe)
+    verdict = fe.when_empty
+    if verdict is not None:
+        value = "goto reject-service" if verdict == "reject" else "drop"
+        return {"no-endpoints": {key: value}}, []
+    el: dict[str, dict[str, str | None]] = {}
+    if fe.kind is FrontendKind.CLUSTER_IP:
+        el["service-ips"] = {key: "goto cluster-ip"}
+    elif fe.masquerade is Masquerade.LOCAL_SOURCE:
+        el["service-ips"] = {key: "goto external-local"}
+    else:
+        el["service-ips"] = {key: "goto external"}
+    picks: list[Pick] = [(len(fe.endpoints), fe.affinity_timeout, False)]
+    el["dispatch"] = {key: f"goto {pick_chain(*picks[0])}"}
+    el["endpoints"] = _endpoint_elements(key, fe.endpoints)
+    ips = {e.ip for e in fe.endpoints}
+    if fe.local_endpoints:
+        picks.append((len(fe.local_endpoints), fe.affinity_timeout, True))
+        el["local-dispatch"] = {key: f"goto {pick_chain(*picks[1])}"}
+        el["local-endpoints"] = _endpoint_elements(key, fe.local_endpoints)
+        ips.update(e.ip for e in fe.local_endpoints)
+    if fe.source_ranges and fe.kind is FrontendKind.LOAD_BALANCER:
+        el["firewall-restricted"] = {key: None}
+        el["firewall-allow"] = {f"{key} . {cidr}": None for cidr in fe.source_ranges}
+    el["hairpin"] = {f"{ip} . {ip}": None for ip in sorted(ips)}
+    return el, picks
+
+
+def sets() -> dict[str, NftSet]:
+    """The table's sets and maps, without elements."""
+    return _sets()
+
+
+def chains(pod_cidr: str, picks: set[Pick], masq_mark: int = MASQ_MARK) -> dict[str, Chain]:
+    """Every chain: the fixed ones plus those behind the pick variants in use."""
+    out = _static_chains(pod_cidr, masq_mark)
+    for n, timeout, local in sorted(picks, key=lambda p: (p[2], p[1] or 0, p[0])):
+        out.extend(_pick_chains(n, timeout, local))
+    return {c.name: c for c in out}
+
+
 def build(plan: ProxyPlan, masq_mark: int = MASQ_MARK, table: str = TABLE) -> DesiredState:
     """The whole table for ``plan``; equal plans give equal states."""
-    el: dict[str, dict[str, str | None]] = {name: {} for name in _sets()}
-    picks: set[tuple[int, int | None, bool]] = set()
-    endpoint_ips: set[str] = set()
-    for fe in plan.frontends:
-        key = fe_key(fe)
-        verdict = fe.when_empty
-        if verdict is not None:
-            el["no-endpoints"][key] = "goto reject-service" if verdict == "reject" else "drop"
-            continue
-        if fe.kind is FrontendKind.CLUSTER_IP:
-            el["service-ips"][key] = "goto cluster-ip"
-        elif fe.masquerade is Masquerade.LOCAL_SOURCE:
-            el["service-ips"][key] = "goto external-local"
-        else:
-            el["service-ips"][key] = "goto external"
-        n = len(fe.endpoints)
-        picks.add((n, fe.affinity_timeout, False))
-        el["dispatch"][key] = f"goto {pick_chain(n, fe.affinity_timeout, False)}"
-        el["endpoints"].update(_endpoint_elements(key, fe.endpoints))
-        endpoint_ips.update(e.ip for e in fe.endpoints)
-        if fe.local_endpoints:
-            n = len(fe.local_endpoints)
-            picks.add((n, fe.affinity_timeout, True))
-            el["local-dispatch"][key] = f"goto {pick_chain(n, fe.affinity_timeout, True)}"
-            el["local-endpoints"].update(_endpoint_elements(key, fe.local_endpoints))
-        if fe.source_ranges and fe.kind is FrontendKind.LOAD_BALANCER:
-            el["firewall-restricted"][key] = None
-            for cidr in fe.source_ranges:
-                el["firewall-allow"][f"{key} . {cidr}"] = None
-    el["hairpin"] = {f"{ip} . {ip}": None for ip in sorted(endpoint_ips)}
-    sets = {
-        name: NftSet(s.name, s.kind, s.spec, el[name] if not s.dynamic else {}, s.dynamic)
-        for name, s in _sets().items()
-    }
-    chains = _static_chains(plan.pod_cidr, masq_mark)
-    for n, timeout, local in sorted(picks, key=lambda p: (p[2], p[1] or 0, p[0])):
-        chains.extend(_pick_chains(n, timeout, local))
-    return DesiredState(FAMILY, table, sets, {c.name: c for c in chains})
+    from podnet.proxy.assemble import Assembler
+
+    asm = Assembler(plan.pod_cidr, masq_mark=masq_mark, table=table)
+    asm.set_service("", plan.frontends)
+    return asm.state()

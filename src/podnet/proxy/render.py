@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from podnet.proxy.state import Chain, DesiredState, NftSet
+from podnet.proxy.state import Chain, Changes, DesiredState, NftSet, changes_between
 
 
 def _elements(elements: Mapping[str, str | None], keys: Iterable[str], with_values: bool) -> str:
@@ -72,38 +72,35 @@ def diff(old: DesiredState, new: DesiredState) -> str:
     """The element- and chain-level changes from ``old`` to ``new`` ("" when none).
 
     Raises ValueError when the states are not :func:`compatible` (use :func:`full`).
-    Order matters inside the transaction: new chains exist before rules or
-    elements jump to them; elements and rules leave a chain before it is deleted.
     """
     if not compatible(old, new):
         raise ValueError("set declarations differ: a full sync is needed")
-    t = f"{new.family} {new.table}"
+    return script(new.family, new.table, changes_between(old, new))
+
+
+def script(family: str, table: str, ch: Changes) -> str:
+    """One transaction applying ``ch``.
+
+    Order matters inside it: new chains exist before rules or elements jump to
+    them; elements and rules leave a chain before it is deleted; a changed
+    element is deleted and re-added (nft 1.0.6 has no replace).
+    """
+    t = f"{family} {table}"
     out: list[str] = []
-    added = [c for n, c in new.chains.items() if n not in old.chains]
-    removed = [c for n, c in old.chains.items() if n not in new.chains]
-    changed = [c for n, c in new.chains.items() if n in old.chains and old.chains[n] != c]
-    for c in added:
+    for c in ch.chains_added:
         out.append(f"add chain {t} {c.name} {_chain_head(c)}")
-    for c in changed:
-        if c.hook != old.chains[c.name].hook:
-            raise ValueError(f"base chain {c.name} changed its hook: a full sync is needed")
+    for c in ch.chains_changed:
         out.append(f"flush chain {t} {c.name}")
-    for c in [*added, *changed]:
+    for c in [*ch.chains_added, *ch.chains_changed]:
         out += [f"add rule {t} {c.name} {r}" for r in c.rules]
-    adds: list[str] = []
-    for name, s in new.sets.items():
-        if s.dynamic:
-            continue
-        before = old.sets[name].elements
-        gone = [k for k in before if k not in s.elements or s.elements[k] != before[k]]
-        fresh = [k for k in s.elements if k not in before or s.elements[k] != before[k]]
+    for name, gone in ch.deleted.items():
         if gone:
-            out.append(f"delete element {t} {name} {{ {_elements(before, gone, False)} }}")
+            out.append(f"delete element {t} {name} {{ {_elements(gone, gone, False)} }}")
+    for name, fresh in ch.added.items():
         if fresh:
-            adds.append(f"add element {t} {name} {{ {_elements(s.elements, fresh, True)} }}")
-    out += adds
-    for c in removed:
+            out.append(f"add element {t} {name} {{ {_elements(fresh, fresh, True)} }}")
+    for c in ch.chains_removed:
         out.append(f"flush chain {t} {c.name}")
-    for c in removed:
+    for c in ch.chains_removed:
         out.append(f"delete chain {t} {c.name}")
     return "\n".join(out) + "\n" if out else ""
