@@ -32,13 +32,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from podnet.policy.analyze import analyze
+from podnet.policy.explain import format_verdict
 from podnet.policy.semantics import verdict
 from podnet.policy.table import TruthTable
 
@@ -164,3 +164,136 @@ def load(directory: Path) -> dict[str, list[dict[str, Any]]]:
                 if doc:
                     out.setdefault(doc["kind"], []).append(doc)
     return out
+
+
+# -- NCA -------------------------------------------------------------------------
+
+_GROUP = re.compile(r"\{([^}]*)\}")
+
+
+def _conn_keys(conns: str, keys: list[tuple[int, str]]) -> list[int]:
+    """Indexes of ``keys`` that an NCA connection text admits."""
+    if conns.strip() == "All connections":
+        return list(range(len(keys)))
+    allowed: set[int] = set()
+    for group in _GROUP.findall(conns):
+        protos_text, _, ports_text = group.partition(",dst_ports:")
+        protos = {p.strip() for p in protos_text.removeprefix("protocols:").split(",")}
+        ranges = []
+        for part in ports_text.split(",") if ports_text else []:
+            lo, _, hi = part.partition("-")
+            ranges.append((int(lo), int(hi or lo)))
+        for k, (port, proto) in enumerate(keys):
+            if proto in protos and (not ranges or any(lo <= port <= hi for lo, hi in ranges)):
+                allowed.add(k)
+    return sorted(allowed)
+
+
+def nca_rows(text: str, pods: list[str], keys: list[tuple[int, str]]) -> dict[tuple[int, str], list[int]]:
+    """NCA's ``txt_no_fw_rules`` output as truth-table rows (pod pairs only)."""
+    index = {p: i for i, p in enumerate(pods)}
+    rows = {k: [0] * len(pods) for k in keys}
+    memo: dict[str, list[int]] = {}
+    for line in text.splitlines():
+        src, sep, rest = line.partition(" => ")
+        if not sep:
+            continue
+        dst, _, conns = rest.partition(" : ")
+        s, d = index.get(src.strip()), index.get(dst.strip())
+        if s is None or d is None:
+            continue  # IP ranges: outside the pod table
+        ks = memo.get(conns)
+        if ks is None:
+            ks = memo[conns] = _conn_keys(conns, keys)
+        for k in ks:
+            rows[keys[k]][s] |= 1 << d
+    return rows
+
+
+def run_nca(nca: str, directory: Path, timeout: float) -> tuple[float, str | None, str]:
+    """(seconds, stdout or None on failure, error text)."""
+    cmd = [nca, "--connectivity", "-r", str(directory), "-o", "txt_no_fw_rules",
+           "--output_endpoints", "pods"]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return time.perf_counter() - t0, None, str(e)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0 and "=>" not in proc.stdout:
+        return elapsed, None, f"exit {proc.returncode}: {proc.stderr.strip()[-2000:]}"
+    return elapsed, proc.stdout, ""
+
+
+def diff(table: TruthTable, other: dict[tuple[int, str], list[int]]) -> list[tuple[int, int, tuple[int, str]]]:
+    """(src, dst, key) where the tables differ, off the diagonal."""
+    out = []
+    for key in table.keys:
+        mine, theirs = table.rows[key], other[key]
+        for s in range(len(table.pods)):
+            x = (mine[s] ^ theirs[s]) & ~(1 << s)
+            while x:
+                low = x & -x
+                out.append((s, low.bit_length() - 1, key))
+                x ^= low
+    return out
+
+
+def bench(size: str, seed: int, nca: str | None, keep: Path | None, timeout: float) -> None:
+    n_pods, n_ns, n_pol = SIZES[size]
+    print(f"== {size}: {n_pods} pods, {n_ns} namespaces, {n_pol} policies (seed {seed})")
+    directory = Path(tempfile.mkdtemp(prefix=f"pn-policy-bench-{size}-", dir=keep))
+    try:
+        write(generate(n_pods, n_ns, n_pol, seed), directory)
+        t0 = time.perf_counter()
+        objs = load(directory)
+        t1 = time.perf_counter()
+        a = analyze(objs["Pod"], objs["Namespace"], objs["NetworkPolicy"], protocols=["TCP", "UDP"])
+        t2 = time.perf_counter()
+        cells = len(a.table.keys) * len(a.table.pods) ** 2
+        print(f"podnet: YAML load {t1 - t0:.2f} s, analyze (resolve + table + lint) {t2 - t1:.3f} s; "
+              f"{len(a.table.keys)} port/protocols, {cells} cells, {len(a.warnings)} lint warnings")
+        if nca is None:
+            print("NCA: not found (pip install network-config-analyzer; or --nca PATH)")
+            return
+        secs, out, err = run_nca(nca, directory, timeout)
+        if out is None:
+            print(f"NCA: failed after {secs:.1f} s: {err}")
+            return
+        print(f"NCA: {secs:.2f} s; ratio NCA / podnet (analyze) {secs / (t2 - t1):.0f}x, "
+              f"(load + analyze) {secs / (t2 - t0):.0f}x")
+        theirs = nca_rows(out, a.table.pods, a.table.keys)
+        diffs = diff(a.table, theirs)
+        ext = analyze(objs["Pod"], objs["Namespace"], objs["NetworkPolicy"], protocols=["TCP", "UDP"],
+                      ip_blocks_match_pods=False)
+        ext_diffs = diff(ext.table, theirs)
+        remaining = set(ext_diffs)
+        by_ipblock = [x for x in diffs if x not in remaining]
+        more = sum(1 for s, d, k in by_ipblock if a.table.rows[k][s] >> d & 1)
+        print(f"differences (off the diagonal, which NCA does not list): {len(diffs)} of {cells} cells")
+        print(f"  {len(by_ipblock)} vanish when ipBlocks match outside IPs only (NCA's reading); "
+              f"in {more} of them podnet allows and NCA denies")
+        print(f"  {len(ext_diffs)} remain with ipBlocks external-only")
+        for s, d, (port, proto) in by_ipblock[:1] + ext_diffs[:10]:
+            v = verdict(a.resolved, a.table.pods[s], a.table.pods[d], port, proto)
+            print("  example: " + format_verdict(v).replace("\n", "\n    "))
+    finally:
+        if keep is None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nca", default=shutil.which("nca") or os.environ.get("NCA"))
+    ap.add_argument("--sizes", default="small,large")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--keep", type=Path, default=None, help="keep the generated YAML under this dir")
+    ap.add_argument("--timeout", type=float, default=3600)
+    args = ap.parse_args()
+    print(f"python {sys.version.split()[0]}; nca: {args.nca or 'missing'}")
+    for size in args.sizes.split(","):
+        bench(size, args.seed, args.nca, args.keep, args.timeout)
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller_world import aio, cluster, container, items, pod, run_pod, service, settle
+
 from podnet.api.kinds import Obj
 from podnet.controllers.endpointslice import (
     CONTROLLER_NAME,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from controller_world import aio, cluster, items, pod, run_pod, service, settle
+
 from podnet.controllers.defaults import DefaultsController
 from podnet.controllers.endpointslice import EndpointSliceController
 from podnet.controllers.namespace import NAME_LABEL, NamespaceController
@@ -47,10 +48,17 @@ async def test_namespace_deletion_deletes_its_contents() -> None:
     await reg.create("pods", pod("keep", {"app": "web"}))
     await reg.delete("namespaces", "", "team")
     assert (await reg.get("namespaces", "", "team"))["status"]["phase"] == "Terminating"
-    await settle(reg, [NamespaceController, PodGCController],
-                 clock=lambda: time.time() + 3600)  # the bound pod's grace period is over
-    for resource in ("services", "pods", "configmaps"):
+    await settle(reg, [NamespaceController])
+    # everything is gone but the bound pod, which terminates gracefully on its node...
+    left = await items(reg, "pods", "team")
+    assert [p["metadata"]["name"] for p in left] == ["bound"]
+    assert left[0]["metadata"]["deletionTimestamp"]
+    for resource in ("services", "configmaps"):
         assert await items(reg, resource, "team") == []
+    assert (await reg.get("namespaces", "", "team"))["status"]["phase"] == "Terminating"
+    # ...until its node agent finishes it; then the namespace goes too
+    await reg.delete("pods", "team", "bound", grace_period_seconds=0)
+    await settle(reg, [NamespaceController])
     try:
         await reg.get("namespaces", "", "team")
         raise AssertionError("namespace team still exists")

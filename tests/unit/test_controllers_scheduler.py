@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from controller_world import aio, cluster, items, node, pod, settle
+
 from podnet.controllers.scheduler import Scheduler
 
 

@@ -16,6 +16,7 @@ from controller_world import (
     settle,
     template,
 )
+
 from podnet.api.kinds import Obj
 from podnet.controllers.daemonset import DaemonSetController
 from podnet.controllers.deployment import HASH_LABEL, DeploymentController

@@ -304,6 +304,8 @@ async def test_dry_run_changes_nothing() -> None:
                            dry_run=True)
     assert out["spec"]["clusterIP"] and out["spec"]["ports"][0]["nodePort"] == 30080
     assert (await reg.list("services"))[1] == rv
+    with pytest.raises(AlreadyExists):
+        await reg.create("namespaces", namespace("default"), dry_run=True)
     # nothing was allocated: the same port can really be taken now
     real = await reg.create("services", service("web2", type="NodePort",
                                                 ports=[{"port": 80, "nodePort": 30080}]))

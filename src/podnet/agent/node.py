@@ -103,7 +103,7 @@ class NodeAgent:
                 now = rfc3339(time.time())
                 conds = [c for c in (node.get("status") or {}).get("conditions") or []
                          if c.get("type") != "Ready"]
-                old = next((c for c in (node.get("status") or {}).get("conditions") or []
+                old: dict[str, Any] = next((c for c in (node.get("status") or {}).get("conditions") or []
                             if c.get("type") == "Ready"), {})
                 since = old.get("lastTransitionTime", now) if old.get("status") == "True" else now
                 conds.append({"type": "Ready", "status": "True", "reason": "KubeletReady",

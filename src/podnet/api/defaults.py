@@ -102,7 +102,8 @@ def _default_service(obj: Obj) -> None:
         spec["clusterIP"] = cluster_ips[0]
     if "ipFamilies" not in spec:
         family = "IPv4"
-        first = (spec.get("clusterIPs") or [None])[0]
+        ips = spec.get("clusterIPs")
+        first = ips[0] if isinstance(ips, list) and ips else None
         try:
             if isinstance(first, str) and ipaddress.ip_address(first).version == 6:
                 family = "IPv6"

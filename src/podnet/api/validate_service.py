@@ -282,7 +282,8 @@ def service_batch_errors(objs: list[Obj]) -> dict[int, list[FieldError]]:
     for i, obj in enumerate(objs):
         if obj.get("kind") != "Service" or not isinstance(obj.get("spec"), dict):
             continue
-        md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        md = obj.get("metadata")
+        md = md if isinstance(md, dict) else {}
         key = (str(md.get("namespace") or ""), str(md.get("name") or ""))
         spec = obj["spec"]
         errs: list[FieldError] = []

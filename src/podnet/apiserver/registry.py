@@ -31,6 +31,7 @@ from podnet.apiserver import patch as patching
 from podnet.apiserver.errors import Forbidden, Invalid, invalid_value
 from podnet.apiserver.services import ServiceAllocations, drop_type_dependent_fields
 from podnet.store.base import (
+    AlreadyExists,
     BadRequest,
     Conflict,
     NotFound,
@@ -38,7 +39,6 @@ from podnet.store.base import (
     StoreError,
     WatchEvent,
     check_version,
-    now_rfc3339,
     prepare_create,
 )
 
@@ -64,13 +64,6 @@ def _same_except_version(a: Obj, b: Obj) -> bool:
     return ma == mb and {k: v for k, v in a.items() if k != "metadata"} == {
         k: v for k, v in b.items() if k != "metadata"
     }
-
-
-def _dry_run_created(obj: Obj) -> Obj:
-    """What a create would store, without a resourceVersion (nothing was written)."""
-    out = prepare_create(obj, 0)
-    meta(out).pop("resourceVersion", None)
-    return out
 
 
 class Registry:
@@ -114,13 +107,24 @@ class Registry:
                 await self._load_services()
                 self.services.admit(obj, None)
                 if dry_run:
-                    return _dry_run_created(obj)
+                    return await self._dry_run_create(resource, obj)
                 out = await self._service_write(self.store.create(resource, obj))
                 self.services.commit(out, None)
                 return out
         if dry_run:
-            return _dry_run_created(obj)
+            return await self._dry_run_create(resource, obj)
         return await self.store.create(resource, obj)
+
+    async def _dry_run_create(self, resource: str, obj: Obj) -> Obj:
+        """What a create would store (no resourceVersion: nothing was written)."""
+        m = meta(obj)
+        try:
+            await self.store.get(resource, str(m.get("namespace") or ""), str(m["name"]))
+        except NotFound:
+            out = prepare_create(obj, 0)
+            meta(out).pop("resourceVersion", None)
+            return out
+        raise AlreadyExists(f'{resource} "{m["name"]}" already exists')
 
     async def _check_namespace(self, kind: Kind, obj: Obj) -> None:
         if not kind.namespaced:
@@ -274,4 +278,4 @@ class Registry:
                                          dry_run)
 
 
-__all__ = ["STATUS_SUBRESOURCE", "Registry", "kind_for", "now_rfc3339"]
+__all__ = ["STATUS_SUBRESOURCE", "Registry", "kind_for"]

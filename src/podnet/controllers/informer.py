@@ -180,15 +180,20 @@ class Informer:
         """Record an object a controller just wrote (the store's answer)."""
         k = _key(obj)
         have = self.cache.get(k)
-        if have is None or _rv(have) <= _rv(obj):
+        if have is None or _rv(have) < _rv(obj):
             self._tombstones.pop(k, None)
             self.cache[k] = obj
+            # the watch event for this version will be skipped as already seen, so
+            # tell the handlers now: other controllers sharing this informer need it
+            self._notify(WatchEvent("ADDED" if have is None else "MODIFIED", obj))
 
     def forget(self, obj: Obj) -> None:
         """Record that a controller just deleted ``obj``."""
         k = _key(obj)
-        self.cache.pop(k, None)
+        had = self.cache.pop(k, None)
         self._tombstones[k] = max(_rv(obj), int(self.resource_version or 0))
+        if had is not None:
+            self._notify(WatchEvent("DELETED", obj))
 
     def _notify(self, ev: WatchEvent) -> None:
         for fn in self._handlers:

@@ -21,7 +21,6 @@ from podnet.controllers.base import Controller
 from podnet.controllers.nodefit import misfit
 from podnet.controllers.podutil import condition, is_active, set_condition
 
-
 TOO_MANY_PODS = "Too many pods"
 
 

@@ -1,8 +1,8 @@
 """Forwarding to upstream resolvers, with a deadline: never hang, SERVFAIL instead.
 
 ``Forwarder.forward(query)`` sends the client's query (under a fresh random
-ID) to each upstream in turn, over the client's transport (UDP, or TCP for
-a TCP client), and returns the first answer
+ID) to each upstream in turn over UDP — then again over TCP when the answer
+came back truncated and the client is on TCP — and returns the first answer
 that matches the question, with the client's ID restored. Each upstream gets
 ``timeout`` seconds; when none answers it returns None and the server replies
 SERVFAIL. ``resolve(name, qtype)`` asks a fresh question (for chasing an
@@ -90,11 +90,15 @@ class Forwarder:
         out = new_id + query[2:]
         for host, port in self.upstreams:
             try:
-                ask = self._tcp if tcp else self._udp
-                resp = await asyncio.wait_for(ask(out, host, port), self.timeout)
-            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as e:
+                resp = await asyncio.wait_for(self._udp(out, host, port), self.timeout)
+            except (TimeoutError, OSError, ValueError) as e:
                 log.debug("upstream %s:%s failed: %r", host, port, e)
                 continue
+            try:
+                if tcp and resp[2] & 0x02:  # truncated, and the client can take more
+                    resp = await asyncio.wait_for(self._tcp(out, host, port), self.timeout)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as e:
+                log.debug("upstream %s:%s over TCP failed: %r", host, port, e)
             return client_id + resp[2:]
         return None
 

@@ -104,6 +104,8 @@ class DNSServer:
         if sock is None:
             return
         cache = self.cache
+        cache.check()  # zone changes land between batches, never inside one
+        exact = cache.exact
         for _ in range(BATCH):
             try:
                 data, addr = sock.recvfrom(4096)
@@ -111,6 +113,13 @@ class DNSServer:
                 return
             except OSError:
                 return
+            tail = exact.get(data[2:])
+            if tail is not None:
+                try:
+                    sock.sendto(data[:2] + tail, addr)
+                except OSError:
+                    pass
+                continue
             qp = quick_parse(data)
             if qp is not None:
                 ent = cache.get(qp[0])
@@ -118,6 +127,7 @@ class DNSServer:
                     qend = qp[1]
                     full = ent[0] if len(ent[0]) <= qp[2] else ent[1]
                     out = data[:2] + full[2:12] + data[12:qend] + full[qend:]
+                    cache.put_exact(data, out)
                     try:
                         sock.sendto(out, addr)
                     except OSError:
@@ -135,8 +145,12 @@ class DNSServer:
             return
         if resp is not None and self._udp is not None:
             limit = qp[2] if qp is not None else 512
+            if len(resp) > limit:
+                resp = truncated(resp)
+            if qp is not None and self.cache.get(qp[0]) is not None:
+                self.cache.put_exact(data, resp)
             try:
-                self._udp.sendto(resp if len(resp) <= limit else truncated(resp), addr)
+                self._udp.sendto(resp, addr)
             except OSError:
                 pass
 

@@ -15,7 +15,9 @@ CD echoed), the question as asked, the records, and an OPT record when the
 query had one. ``truncated`` is the TC=1 response that replaces an answer too
 large for the client's UDP size. ``WireCache`` drops everything whenever the
 zone's ``version`` moves, so a watch event invalidates all cached answers
-before the next query is served.
+before the next query is served. In front of it sits an exact-bytes level
+(the whole query after its ID): a resolver repeating a question in the same
+case gets its answer with one dict lookup and no parsing.
 """
 
 from __future__ import annotations
@@ -149,14 +151,25 @@ class WireCache:
         self.max_entries = max_entries
         self.version = zone.version
         self.entries: dict[bytes, tuple[bytes, bytes]] = {}
-        self.hits = 0
-        self.misses = 0
+        # first level: the exact query bytes after the ID -> the response after the ID
+        # (what repeated queries from one resolver hit; no parsing at all)
+        self.exact: dict[bytes, bytes] = {}
 
-    def get(self, key: bytes) -> tuple[bytes, bytes] | None:
+    def check(self) -> None:
+        """Drop everything if the zone changed since the entries were made."""
         if self.version != self.zone.version:
             self.entries.clear()
+            self.exact.clear()
             self.version = self.zone.version
+
+    def get(self, key: bytes) -> tuple[bytes, bytes] | None:
+        self.check()
         return self.entries.get(key)
+
+    def put_exact(self, query: bytes, response: bytes) -> None:
+        if len(self.exact) >= self.max_entries:
+            self.exact.clear()
+        self.exact[query[2:]] = response[2:]
 
     def put(self, key: bytes, response: bytes, version: int) -> None:
         """Store ``response`` (built against zone ``version``) and its truncated form."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from podnet.api.kinds import Obj
 from podnet.policy.explain import explain
@@ -20,6 +20,9 @@ from podnet.policy.model import PROTOCOLS
 from podnet.policy.resolve import Resolved, resolve
 from podnet.policy.semantics import Verdict
 from podnet.policy.table import TruthTable, default_keys, truth_table
+
+if TYPE_CHECKING:
+    from podnet.offline import ClusterState
 
 
 @dataclass
@@ -47,25 +50,24 @@ def analyze(
     return Analysis(table, lint(resolved, services), resolved)
 
 
-def _load(paths: Sequence[str]) -> Any:
-    from podnet import offline  # the offline pipeline (manifests -> ClusterState)
+def _load(paths: Sequence[str]) -> ClusterState:
+    from podnet import offline  # imported late: it pulls in the controllers
 
-    return offline.load(list(paths))  # type: ignore[attr-defined]
+    return offline.load(list(paths))
 
 
 def analyze_paths(paths: Sequence[str], ports: Sequence[int] | None = None,
                   protocols: Sequence[str] | None = None) -> Analysis:
     state = _load(paths)
     result = analyze(state.pods, state.namespaces, state.network_policies, state.services,
-                     ports, protocols, getattr(state, "nodes", ()))
-    result.load_warnings = [str(w) for w in getattr(state, "warnings", [])]
+                     ports, protocols, state.nodes)
+    result.load_warnings = [str(w) for w in state.warnings]
     return result
 
 
 def explain_paths(paths: Sequence[str], src: str, target: str) -> list[Verdict]:
     state = _load(paths)
-    resolved = resolve(state.pods, state.namespaces, state.network_policies,
-                       getattr(state, "nodes", ()))
+    resolved = resolve(state.pods, state.namespaces, state.network_policies, state.nodes)
     return explain(resolved, src, target)
 
 

@@ -41,6 +41,15 @@ from podnet.policy.model import (
 
 
 @dataclass(frozen=True)
+class PortRange:
+    """A concrete port range for one destination pod; ``first`` None is every port."""
+
+    protocol: str
+    first: int | None = None
+    last: int | None = None
+
+
+@dataclass(frozen=True)
 class ResolvedPeer:
     peer: Peer
     pods: int
@@ -196,6 +205,24 @@ class Resolved:
             if hit == self.all:
                 break
         return hit
+
+    def concrete_ports(self, rule: ResolvedRule, dst: int) -> tuple[PortRange, ...] | None:
+        """The rule's ports as numbers for destination pod ``dst`` (named ports resolved
+        against its containers; unresolvable ones dropped). None: every port and protocol.
+        What a per-pod packet filter (the gatekeeper) compiles."""
+        if not rule.rule.ports:
+            return None
+        out: list[PortRange] = []
+        for spec in rule.rule.ports:
+            if isinstance(spec.port, str):
+                number = self.pods[dst].named_port(spec.port, spec.protocol)
+                if number is not None:
+                    out.append(PortRange(spec.protocol, number, number))
+            elif spec.port is None:
+                out.append(PortRange(spec.protocol))
+            elif (spec.end_port or spec.port) >= spec.port:
+                out.append(PortRange(spec.protocol, spec.port, spec.end_port or spec.port))
+        return tuple(out)
 
     # -- misc --------------------------------------------------------------
 

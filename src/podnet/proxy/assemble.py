@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from podnet.proxy.layout import MASQ_MARK, TABLE, FAMILY, Pick, chains, contribution, sets
+from podnet.proxy.layout import FAMILY, MASQ_MARK, TABLE, Pick, chains, contribution, sets
 from podnet.proxy.model import Frontend
-from podnet.proxy.state import Changes, Chain, DesiredState
+from podnet.proxy.state import Chain, Changes, DesiredState
 
 FeKey = tuple[str, str, int]
 _MISSING = object()
@@ -57,8 +57,8 @@ class Assembler:
         if new:
             self._service_keys[service] = set(new)
         for key in old_keys | new.keys():
-            owners = self._owners.get(key)
-            winner = owners[min(owners)] if owners else None
+            claims = self._owners.get(key)
+            winner = claims[min(claims)] if claims else None
             current = self._active.get(key)
             if winner != current:
                 if current is not None:

@@ -21,10 +21,10 @@ so the live data path and the offline answer share one source of truth.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class FrontendKind(str, Enum):
+class FrontendKind(StrEnum):
     CLUSTER_IP = "ClusterIP"
     EXTERNAL_IP = "ExternalIP"
     LOAD_BALANCER = "LoadBalancer"
@@ -36,7 +36,7 @@ class FrontendKind(str, Enum):
         return self is not FrontendKind.CLUSTER_IP
 
 
-class Masquerade(str, Enum):
+class Masquerade(StrEnum):
     """When a new connection through a frontend gets its source NATed."""
 
     NON_POD = "non-pod"  # ClusterIP: sources outside the pod CIDR (nodes, external)

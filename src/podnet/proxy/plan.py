@@ -97,6 +97,34 @@ def _lb_ips(svc: Obj) -> list[str]:
     return _ipv4(i.get("ip") for i in ingress if i.get("ip") and i.get("ipMode") != "Proxy")
 
 
+def service_key(obj: Obj) -> str:
+    """"namespace/name" of a Service (or of the Service an EndpointSlice belongs to)."""
+    return f"{namespace_of(obj) or 'default'}/{name_of(obj)}"
+
+
+def plan_service(
+    svc: Obj,
+    slices: list[Obj],
+    node_name: str,
+    node_ips: tuple[str, ...],
+    proxy_name: str | None = None,
+) -> tuple[list[Frontend], HealthCheck | None, str | None]:
+    """One Service's frontends, its health check and, when it gets none, why.
+
+    ``slices`` are the Service's EndpointSlices (already grouped by service).
+    """
+    reason = skip_reason(svc, proxy_name)
+    if reason is not None:
+        return [], None, reason
+    slices = [s for s in slices if skip_reason(s, proxy_name) is None]
+    key = service_key(svc)
+    return (
+        _service_frontends(svc, key, slices, node_name, node_ips),
+        _health_check(svc, key, slices, node_name),
+        None,
+    )
+
+
 def plan(
     services: Iterable[Obj],
     endpoint_slices: Iterable[Obj],
@@ -108,20 +136,19 @@ def plan(
     """The frontends this node programs, in a stable order."""
     cfg = config or ClusterConfig()
     node_ip_list = tuple(_ipv4(node_ips))
-    slices = slices_by_service(s for s in endpoint_slices if skip_reason(s, proxy_name) is None)
+    slices = slices_by_service(endpoint_slices)
     frontends: dict[tuple[str, str, int], Frontend] = {}
     checks: list[HealthCheck] = []
     skipped: dict[str, str] = {}
-    ordered = sorted(services, key=lambda s: (namespace_of(s) or "default", name_of(s)))
-    for svc in ordered:
-        key = f"{namespace_of(svc) or 'default'}/{name_of(svc)}"
-        reason = skip_reason(svc, proxy_name)
+    for svc in sorted(services, key=service_key):
+        key = service_key(svc)
+        fes, check, reason = plan_service(
+            svc, slices.get(key, []), node_name, node_ip_list, proxy_name
+        )
         if reason is not None:
             skipped[key] = reason
-            continue
-        for fe in _service_frontends(svc, key, slices.get(key, []), node_name, node_ip_list):
+        for fe in fes:
             frontends.setdefault(fe.key, fe)  # first owner of an ip:port wins
-        check = _health_check(svc, key, slices.get(key, []), node_name)
         if check is not None:
             checks.append(check)
     return ProxyPlan(
@@ -170,7 +197,7 @@ def _service_frontends(
                 endpoints=local if itp_local else cluster, internal_local=itp_local,
                 masquerade=Masquerade.NON_POD, **common,
             ))
-        external = {
+        external: dict[str, Any] = {
             "endpoints": cluster,
             "local_endpoints": local if etp_local else None,
             "masquerade": Masquerade.LOCAL_SOURCE if etp_local else Masquerade.ALWAYS,
