@@ -17,7 +17,8 @@ podCIDR get the next free /24 of the pod range.
 Deterministic: generated names come from hashes of the owner's identity, the
 Registry's allocator is seeded, pods get IPs in name order; the same inputs give
 the same names and addresses on every run. A dump of a real cluster keeps its
-pods' status (podIP, hostIP, phase), Services' clusterIPs and EndpointSlices.
+pods' status (podIP, hostIP, phase) and Services' clusterIPs; a Service whose
+EndpointSlices are in the input keeps exactly those (a dump may lack the pods).
 No heartbeat checks and no garbage collection run offline, so a partial dump
 (pods without their ReplicaSet, nodes with old heartbeats) stays as it is.
 """
@@ -33,11 +34,21 @@ from dataclasses import dataclass, field
 
 from podnet.api.config import ClusterConfig, NodeConfig, default_node, node_pod_cidr
 from podnet.api.errors import InvalidInput, check_documents
-from podnet.api.kinds import BY_KIND, BY_PLURAL, Obj, kind_of, lookup, name_of, namespace_of
+from podnet.api.kinds import (
+    BY_KIND,
+    BY_PLURAL,
+    Obj,
+    kind_of,
+    labels_of,
+    lookup,
+    name_of,
+    namespace_of,
+)
 from podnet.api.validation import ValidationContext
 from podnet.apiserver.registry import Registry
 from podnet.controllers.base import ControllerOptions
 from podnet.controllers.defaults import SYSTEM_NAMESPACES, namespace
+from podnet.controllers.endpointslice import SERVICE_NAME
 from podnet.controllers.manager import OFFLINE_CONTROLLERS, ControllerManager
 from podnet.controllers.podutil import condition, rfc3339
 from podnet.offline_kubelet import OfflineKubelet, node_internal_ip
@@ -207,7 +218,11 @@ async def build(objs: list[Obj], config: ClusterConfig | None = None,
         raise InvalidInput(list(problems))
     observed = {(namespace_of(o) or "default", name_of(o)) for o in objs
                 if o.get("kind") == "Pod" and (o.get("status") or {}).get("phase")}
-    options = ControllerOptions(deterministic_names=True, orphan_gc=False)
+    observed_slices = frozenset(
+        (namespace_of(o) or "default", str(labels_of(o).get(SERVICE_NAME)))
+        for o in objs if o.get("kind") == "EndpointSlice" and labels_of(o).get(SERVICE_NAME))
+    options = ControllerOptions(deterministic_names=True, orphan_gc=False,
+                                observed_slices=observed_slices)
     manager = ControllerManager(registry, config, options=options,
                                 controllers=OFFLINE_CONTROLLERS)
     kubelet = OfflineKubelet(registry, observed, informers=manager.informers)

@@ -12,6 +12,7 @@ from podnet.controllers.namespace import NAME_LABEL, NamespaceController
 from podnet.controllers.node_lifecycle import NodeLifecycleController
 from podnet.controllers.pod_gc import PodGCController
 from podnet.controllers.podutil import rfc3339
+from podnet.controllers.service_repair import ServiceRepairController
 from podnet.store.base import NotFound
 from podnet.store.memory import MemoryStore
 
@@ -117,3 +118,17 @@ async def test_pod_gc_removes_pods_of_missing_nodes_and_expired_terminating_pods
     await reg.update_status("nodes", node)
     await settle(reg, [PodGCController], clock=lambda: time.time() + 60)
     assert [p["metadata"]["name"] for p in await items(reg, "pods")] == ["fine"]
+
+
+@aio
+async def test_service_without_cluster_ip_is_repaired() -> None:
+    store = MemoryStore()  # written straight into a backend: no admission allocated it
+    await store.create("services", service("raw", {"app": "raw"}, [{"port": 80}]))
+    await store.create("services", service("name", None, [], type="ExternalName",
+                                            externalName="example.com"))
+    await settle(store, [ServiceRepairController])
+    raw = await store.get("services", "default", "raw")
+    ip = raw["spec"]["clusterIP"]
+    assert raw["spec"]["clusterIPs"] == [ip]
+    assert ip.startswith("10.") and ip not in ("10.96.0.1", "10.96.0.10")
+    assert "clusterIP" not in (await store.get("services", "default", "name"))["spec"]

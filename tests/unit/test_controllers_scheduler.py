@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from controller_world import aio, cluster, items, node, pod, settle
 
+from podnet.api.kinds import Obj
 from podnet.controllers.scheduler import Scheduler
 
 
-def placement(pods: list[dict]) -> dict[str, str]:  # type: ignore[type-arg]
+def placement(pods: list[Obj]) -> dict[str, str]:
     return {p["metadata"]["name"]: p["spec"].get("nodeName", "") for p in pods}
 
 

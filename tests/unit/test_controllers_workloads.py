@@ -185,7 +185,7 @@ async def test_statefulset_parallel_creates_all_at_once() -> None:
 async def test_daemonset_one_pod_per_matching_node() -> None:
     reg = await cluster()
     await reg.create("nodes", node("edge", "172.18.0.50", "10.244.50.0/24", role="edge"))
-    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet",
+    ds: Obj = {"apiVersion": "apps/v1", "kind": "DaemonSet",
           "metadata": {"name": "agent", "namespace": "default"},
           "spec": {"selector": {"matchLabels": {"app": "agent"}},
                    "template": template({"app": "agent"})}}

@@ -239,6 +239,25 @@ items:
     clusterIPs: [10.100.200.7]
     selector: {app: api}
     ports: [{name: http, port: 80, targetPort: web}]
+- apiVersion: v1
+  kind: Service
+  metadata: {name: legacy, namespace: prod}
+  spec:
+    clusterIP: 10.100.200.8
+    selector: {app: legacy}
+    ports: [{port: 80}]
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  metadata:
+    name: legacy-abcde
+    namespace: prod
+    labels: {kubernetes.io/service-name: legacy,
+             endpointslice.kubernetes.io/managed-by: endpointslice-controller.k8s.io}
+  addressType: IPv4
+  ports: [{name: "", port: 80, protocol: TCP}]
+  endpoints:
+  - addresses: [100.64.9.9]
+    conditions: {ready: true}
 """
 
 
@@ -255,7 +274,10 @@ def test_a_cluster_dump_keeps_its_own_status_and_addresses(tmp_path: Path) -> No
     assert svc is not None and svc["spec"]["clusterIP"] == "10.100.200.7"
     eps = {e["addresses"][0]: e["conditions"]["ready"] for s in state.endpoint_slices
            if s["metadata"]["namespace"] == "prod" for e in s["endpoints"]}
-    assert eps == {"100.64.3.17": True, "100.64.4.2": False}
+    # api's slices are computed from the dump's pods; legacy's came with the dump (no pods)
+    assert eps == {"100.64.3.17": True, "100.64.4.2": False, "100.64.9.9": True}
+    legacy = state.get("EndpointSlice", "prod", "legacy-abcde")
+    assert legacy is not None and legacy["endpoints"][0]["addresses"] == ["100.64.9.9"]
     node_names = sorted(n["metadata"]["name"] for n in state.nodes)
     assert node_names == ["ip-10-0-1-5", "ip-10-0-1-6", "node-1", "node-2", "node-3"]
     assert any("ip-10-0-1-5" in w for w in state.warnings)

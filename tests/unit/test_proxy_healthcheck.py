@@ -36,8 +36,9 @@ def test_health_check_answers_by_local_endpoint_count():
                 assert server.ports == [p2]
                 async with http.get(f"http://127.0.0.1:{p2}/") as r:
                     assert r.status == 200
+            async with aiohttp.ClientSession() as fresh:  # no kept-alive connection
                 try:
-                    async with http.get(f"http://127.0.0.1:{p1}/") as r:
+                    async with fresh.get(f"http://127.0.0.1:{p1}/") as r:
                         raise AssertionError(f"port {p1} still served: {r.status}")
                 except aiohttp.ClientConnectionError:
                     pass

@@ -2,7 +2,7 @@
 
 Like systemd for a real node, one small process per cluster starts the control
 plane (in the host namespace: it only listens on a unix socket) and one agent
-per node (inside the node's namespace, via ``ip netns exec``), and restarts any
+per node (inside the node's network namespace, via ``nsenter --net``), and restarts any
 that exits, with back-off. It adopts processes that are already running (pid
 file + command line), so killing the supervisor itself and starting it again
 duplicates nothing. SIGTERM stops agents, then the control plane, then itself.
@@ -56,8 +56,10 @@ def children(cluster: str) -> list[Child]:
     topo = plan(cfg)
     for n in topo.nodes:
         paths = NodePaths(cluster, n.name)
-        argv = ["ip", "netns", "exec", n.netns, py, "-m", "podnet.agent.main", "--cluster", cluster,
-                "--node", n.name]
+        # nsenter --net, not `ip netns exec`: the latter gives the agent a private mount
+        # namespace, and pod namespaces it creates would not show in the host's /run/netns.
+        argv = ["nsenter", f"--net=/run/netns/{n.netns}", "--", py, "-m", "podnet.agent.main",
+                "--cluster", cluster, "--node", n.name]
         for flag in ("heartbeat", "restart_backoff"):
             if flag in opts:
                 argv += [f"--{flag.replace('_', '-')}", str(opts[flag])]

@@ -51,6 +51,8 @@ class ControllerOptions:
     deterministic_names: bool = False  # offline: name suffixes derived from a seed
     orphan_gc: bool = True  # delete dependents whose owner is gone
     debounce_seconds: float = 0.03
+    # Services whose EndpointSlices are observed state (from a cluster dump): kept as given
+    observed_slices: frozenset[tuple[str, str]] = frozenset()
     clock: Callable[[], float] = field(default=time.time)
 
     @property

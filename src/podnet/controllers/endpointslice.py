@@ -21,7 +21,9 @@ endpoints. Updates are minimal: an endpoint stays in the slice it is in, new
 ones go first into slices that change anyway, and an unchanged slice is never
 rewritten. A Service without endpoints gets one empty placeholder slice. Slices
 of deleted Services, selector-less and ExternalName Services are removed;
-slices someone else manages (other ``managed-by``) are never touched.
+slices someone else manages (other ``managed-by``) are never touched, nor
+are the slices of Services listed in ``ControllerOptions.observed_slices``
+(the offline pipeline's cluster dumps, whose slices are observed state).
 """
 
 from __future__ import annotations
@@ -173,11 +175,13 @@ class EndpointSliceController(Controller):
                 continue
             key = (namespace_of(svc), name_of(svc))
             live.add(key)
+            if key in self.options.observed_slices:
+                continue
             pods = index.select(key[0], {str(k): str(v) for k, v in spec["selector"].items()})
             await self.guard(f"service {key[0]}/{key[1]}",
                              self._sync_service(svc, pods, managed.get(key, [])))
         for key, slices in sorted(managed.items()):
-            if key not in live:
+            if key not in live and key not in self.options.observed_slices:
                 await self.guard(f"slices of {key[0]}/{key[1]}", self._drop(key, slices))
         return self.writes - start
 
