@@ -57,14 +57,19 @@ def up(
     if store == "sqlite":
         store = None
     start = time.monotonic()
-    print(f"Creating cluster {cfg.name!r} ({len(cfg.nodes)} nodes, {cfg.network} network, "
-          f"pods {cfg.pod_cidr}, services {cfg.service_cidr})")
+    from podnet.cluster import state
+
+    if state.load(cfg.name) is None:
+        print(f"Creating cluster {cfg.name!r} ({len(cfg.nodes)} nodes, {cfg.network} network, "
+              f"pods {cfg.pod_cidr}, services {cfg.service_cidr})")
+    else:
+        print(f"Cluster {cfg.name!r} exists")
     opts = {"node_grace": node_grace, "heartbeat": heartbeat, "restart_backoff": restart_backoff}
     try:
         made = lifecycle.up(cfg, store, opts, _progress, timeout)
     except lifecycle.ClusterError as e:
         raise CliError(f"error: {e}") from None
-    if not made:
+    if made == "running":
         print(f"cluster {cfg.name!r} is already running; nothing changed")
         return
     flag = f" --cluster {cfg.name}" if cfg.name != "podnet" else ""

@@ -59,7 +59,8 @@ async def serve_controlplane(
     registry = Registry(store, config)
     stop = stop or asyncio.Event()
     async with serve(registry, sock, tcp=tcp, token=token):
-        manager = ControllerManager(registry, config, options=ControllerOptions(node_grace_seconds=node_grace))
+        options = ControllerOptions(node_grace_seconds=node_grace)
+        manager = ControllerManager(registry, config, options=options)
         task = asyncio.create_task(manager.run())
         log.info("control plane for cluster %s serving on %s (store %s)", config.name, sock, store_url)
         try:

@@ -45,21 +45,22 @@ def controlplane_pid(cluster: str) -> int | None:
 
 
 def up(config: ClusterConfig, store_url: str | None, options: dict[str, Any], progress: Progress,
-       timeout: float = 60.0) -> bool:
-    """Bring the cluster up; False (and no change) when it is already running."""
+       timeout: float = 60.0) -> str:
+    """Bring the cluster up. Returns "created", "restarted" (its supervisor had died: the
+    namespaces and running processes are adopted) or "running" (nothing changed)."""
     if not NAME.match(config.name):
         raise ClusterError(f"invalid cluster name {config.name!r}: use 1-20 lowercase letters, digits or '-'")
     if not config.nodes:
         raise ClusterError("a cluster needs at least one node")
     rec = state.load(config.name)
     if rec is not None:
-        if supervisor_pid(config.name) is not None or controlplane_pid(config.name) is not None:
-            return False
+        if supervisor_pid(config.name) is not None:
+            return "running"
         if all(netns.exists(n) for n in rec.namespaces):
-            progress("restarting the supervisor of an existing cluster")
+            progress("its supervisor was not running: restarting it (running parts are adopted)")
             _start_supervisor(config.name)
             wait_ready(config.name, len(rec.config.nodes), timeout, progress)
-            return True
+            return "restarted"
         raise ClusterError(f"cluster {config.name!r} has leftovers of an earlier run; "
                            f"run `podnet down --cluster {config.name}` first")
     sdir = state_dir(config.name)
@@ -75,7 +76,7 @@ def up(config: ClusterConfig, store_url: str | None, options: dict[str, Any], pr
     _start_supervisor(config.name)
     progress("control plane and node agents starting")
     wait_ready(config.name, len(config.nodes), timeout, progress)
-    return True
+    return "created"
 
 
 def _start_supervisor(cluster: str) -> None:

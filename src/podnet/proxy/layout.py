@@ -46,6 +46,7 @@ MASQ_MARK = 0x4000
 FE = "ip daddr . meta l4proto . th dport"
 CLIENT_FE = "ip saddr . ip daddr . meta l4proto . th dport"
 FE_TYPE = "ipv4_addr . inet_proto . inet_service"
+TYPEOF_FE = "ip daddr . meta l4proto . tcp dport"
 
 
 def index(i: int) -> str:
@@ -64,7 +65,10 @@ def pick_chain(n: int, timeout: int | None, local: bool) -> str:
 
 def _sets() -> dict[str, NftSet]:
     verdict_map = (f"type {FE_TYPE} : verdict",)
-    ep_map = (f"typeof {FE} . numgen random mod 1 : ip daddr . th dport",)
+    # typeof spells the port "tcp dport": nft 1.0.6 cannot re-read a "th dport" typeof
+    # from the kernel ("conflicting protocols") when a later transaction adds rules.
+    # The bytes are the same transport-header port for TCP, UDP and SCTP.
+    ep_map = (f"typeof {TYPEOF_FE} . numgen random mod 1 : ip daddr . tcp dport",)
     return {
         s.name: s
         for s in (
@@ -77,7 +81,7 @@ def _sets() -> dict[str, NftSet]:
             NftSet("firewall-restricted", "set", (f"type {FE_TYPE}",)),
             NftSet("firewall-allow", "set", (f"type {FE_TYPE} . ipv4_addr", "flags interval")),
             NftSet("hairpin", "set", ("type ipv4_addr . ipv4_addr",)),
-            NftSet("affinity", "set", (f"typeof {CLIENT_FE} . numgen random mod 1",
+            NftSet("affinity", "set", (f"typeof ip saddr . {TYPEOF_FE} . numgen random mod 1",
                                        "flags dynamic,timeout", "size 262144"), dynamic=True),
         )
     }
