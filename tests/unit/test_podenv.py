@@ -98,3 +98,19 @@ def test_hosts_file_fqdn_for_hostname_and_subdomain() -> None:
     assert "10.244.1.7\tweb-0.web.shop.svc.cluster.local\tweb-0\n" in text
     assert "192.0.2.1\tfoo\tbar\n" in text
     assert text.startswith("# Kubernetes-managed hosts file")
+
+
+def test_builtin_server_ports() -> None:
+    from podnet.agent.builtin import builtin_ports
+
+    assert builtin_ports({"ports": [{"containerPort": 80}, {"containerPort": 53, "protocol": "UDP"}]}) == \
+        ((80, "TCP"), (53, "UDP"))
+    assert builtin_ports({"command": ["sleep", "1"]}) is None
+    agn = "registry.k8s.io/e2e-test-images/agnhost:2.47"
+    assert builtin_ports({"image": agn, "args": ["netexec", "--http-port=8083", "--udp-port=8084"]}) == \
+        ((8083, "TCP"), (8084, "UDP"))
+    assert builtin_ports({"image": agn, "args": ["serve-hostname", "--tcp", "--http=false", "--port", "80"]}) == \
+        ((80, "TCP"),)
+    assert builtin_ports({"image": agn, "args": ["serve-hostname", "--udp", "--http=false", "--port=81"]}) == \
+        ((81, "UDP"),)
+    assert builtin_ports({"image": agn, "args": ["pause"]}) is None

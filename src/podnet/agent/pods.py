@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from podnet.agent import containers as ctr
+from podnet.agent.builtin import builtin_ports as builtin_ports_of
 from podnet.agent.netexec import PodSpec, remove_spec, write_spec
 from podnet.agent.paths import NodePaths
 from podnet.agent.status import ContainerView, PodView
@@ -71,10 +72,6 @@ class PodRecord:
         return PodRecord(**d)
 
 
-def container_ports(c: Obj) -> tuple[tuple[int, str], ...]:
-    return tuple((int(p["containerPort"]), str(p.get("protocol", "TCP"))) for p in c.get("ports") or [])
-
-
 class PodRuntime:
     """Sets up, supervises and tears down one pod. Blocking methods run in a thread."""
 
@@ -103,14 +100,15 @@ class PodRuntime:
         for c in spec.get("containers") or []:
             name = c["name"]
             rec = self.record.containers.get(name)
-            builtin = not c.get("command") and not c.get("args")
+            served = builtin_ports_of(c)
+            builtin = served is not None
             if rec is None:
                 run_as = (c.get("securityContext") or {}).get("runAsUser",
                           (spec.get("securityContext") or {}).get("runAsUser"))
                 rec = ContainerRecord(name, builtin, env=envs.get(name, {}), run_as=run_as)
                 self.record.containers[name] = rec
-            if builtin:
-                builtin_ports += list(container_ports(c))
+            if served is not None:
+                builtin_ports += list(served)
                 if rec.proc is None:
                     rec.proc = {"pid": 0, "start_ticks": 0, "started_at": time.time(), "exit_file": ""}
             elif rec.proc is None and not rec.done:

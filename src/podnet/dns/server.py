@@ -274,9 +274,13 @@ class DNSServer:
         ns = self.zone.pod_namespace(client_ip)
         names = autopath_names(qname, ns, self.zone.domain, self.options.search_extra) \
             if ns else None
-        for name in names or []:
+        names = names or []
+        for i, name in enumerate(names):
             got = await self._ask(name, qtype)
-            if got is not None and got.rcode == NOERROR and got.answer:
+            # a search-path name must have records to end the search (glibc goes on after
+            # NODATA); the name as written ends it with any NOERROR, NODATA included
+            last = i == len(names) - 1
+            if got is not None and got.rcode == NOERROR and (got.answer or last):
                 cname = Record(fqdn(qname), "CNAME", self.zone.ttl, name)
                 return Answer(NOERROR, [cname, *got.answer], got.authority, got.additional,
                               authoritative=False)
