@@ -108,6 +108,11 @@ class OfflineKubelet:
                     cond["lastTransitionTime"] = self.now
                 conds.append(cond)
         status["conditions"] = conds
+        if "containerStatuses" not in status:
+            status["containerStatuses"] = [
+                {"name": c.get("name", ""), "ready": True, "restartCount": 0, "started": True,
+                 "image": c.get("image", ""), "imageID": "", "state": {"running": {}}}
+                for c in (pod.get("spec") or {}).get("containers") or []]
         return status
 
     def _allocate(self, cidr: str, used: set[str]) -> str:

@@ -103,6 +103,7 @@ def _configure_pod(pod: Rtnl, ifname: str, conf: BridgeConf, result: Result) -> 
     link = links.get(pod, ifname)
     if link is None:
         raise CniError(errors.INTERNAL, f"{ifname} vanished from the container")
+    links.set_link(pod, link.index, up=True)
     for ip in result["ips"]:
         routes.add_address(pod, link.index, ip["address"])
     for route in result["routes"]:

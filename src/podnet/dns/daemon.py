@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import multiprocessing as mp
 import os
@@ -83,6 +84,7 @@ async def serve(args: argparse.Namespace, port: int, ready: Any = None) -> None:
 
         sync = ZoneSync(Client(socket_path=args.apiserver_socket), zone)
         await sync.start()
+    gc.freeze()  # the loaded zone is long-lived: keep it out of the collector's scans
     if ready is not None:
         ready.put(server.port)
     else:

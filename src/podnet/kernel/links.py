@@ -114,10 +114,12 @@ def add_veth(
     master: int = 0,
     up: bool = True,
 ) -> None:
-    """``ip link add NAME [master M] type veth peer name PEER netns FD``, both ends up.
+    """``ip link add NAME [master M] [up] type veth peer name PEER netns FD``.
 
     Creating the peer directly inside the target namespace, already named,
     means there is never a half-made pair to clean up in the host namespace.
+    Only this end is brought up: the kernel cannot open the peer before the
+    pair exists (ENOTCONN), so the caller sets the peer up from its namespace.
     """
     peer = attr_str(IFLA_IFNAME, peer_name)
     if peer_netns_fd is not None:
@@ -128,7 +130,7 @@ def add_veth(
     info = nested(
         IFLA_LINKINFO,
         attr_str(IFLA_INFO_KIND, "veth"),
-        nested(IFLA_INFO_DATA, attr(VETH_INFO_PEER, _ifinfo(0, flags, IFF_UP) + peer)),
+        nested(IFLA_INFO_DATA, attr(VETH_INFO_PEER, _ifinfo() + peer)),
     )
     attrs = attr_str(IFLA_IFNAME, name) + info
     if mtu:

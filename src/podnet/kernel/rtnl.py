@@ -105,12 +105,13 @@ class Rtnl:
         """Send one request and collect the replies.
 
         Modifying requests ask for an ACK; a negative errno in the ACK is
-        raised as ``OSError(errno)``. Dumps return every (type, body) pair.
+        raised as ``OSError(errno)``. Gets and dumps return every (type, body)
+        pair of the reply.
         """
         self._seq += 1
         seq = self._seq
         flags |= NLM_F_REQUEST
-        if not flags & NLM_F_DUMP:
+        if msg_type % 4 != 2:  # RTM_GET* are 18, 22, 26, ...: everything else wants an ACK
             flags |= NLM_F_ACK
         self._sock.send(_HDR.pack(_HDR.size + len(payload), msg_type, flags, seq, 0) + payload)
         replies: list[tuple[int, bytes]] = []
