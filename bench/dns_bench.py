@@ -215,7 +215,8 @@ def main() -> int:
                           "--bind-interfaces", f"--listen-address={LO}", "--cache-size=10000",
                           "--user=" + (os.environ.get("USER") or "root"), "--log-facility=-"]
         upstream = start([dnsmasq_bin, *dnsmasq_common, f"--port={up_port}",
-                          "--address=/example.com/93.184.215.14"], None, up_port)
+                          "--address=/example.com/93.184.215.14",
+                          "--address=/example.com/2001:db8::14"], None, up_port)
         podnet_cmd = [sys.executable, "-m", "podnet.dns.server", "--listen", f"{LO}:{p_port}",
                       "--workers", str(args.workers), "--upstream", f"{LO}:{up_port}",
                       "--manifests", str(d / "cluster.yaml")]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from test_dns_records import make_zone
+from test_dns_server import LO, fake_upstream, run, serving
 
 from podnet.dns.records import Answer, Record
 from podnet.dns.resolve import (
@@ -16,8 +18,6 @@ from podnet.dns.resolve import (
     zone_asker,
 )
 from podnet.dns.zone import Zone
-from test_dns_records import make_zone
-from test_dns_server import LO, fake_upstream, run, serving
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,12 @@ from typing import Any
 
 import dnslib
 import pytest
+from test_dns_records import FIXTURE, make_zone
 
 from podnet.dns.server import DNSServer, ServerOptions
 from podnet.dns.sync import ZoneSync
 from podnet.dns.zone import Zone
 from podnet.store.memory import MemoryStore
-from test_dns_records import FIXTURE, make_zone
 
 LO = "127.0.0.1"
 

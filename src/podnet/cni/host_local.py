@@ -35,7 +35,11 @@ class HostLocal(skel.Plugin):
         if not isinstance(ipam, dict):
             raise CniError(errors.INVALID_CONFIG, "missing ipam section")
         data_dir = ipam.get("dataDir") or DEFAULT_DATA_DIR
-        return ipam, LeaseStore(str(data_dir), str(args.config.get("name", "")))
+        timeout = ipam.get("lockTimeout", 10.0)
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0:
+            raise CniError(errors.INVALID_CONFIG, "lockTimeout must be a number of seconds",
+                           f"lockTimeout={timeout!r}")
+        return ipam, LeaseStore(str(data_dir), str(args.config.get("name", "")), float(timeout))
 
     def _sets(self, args: skel.CmdArgs, ipam: dict[str, Any]) -> list[list[Range]]:
         runtime = args.config.get("runtimeConfig") or {}

@@ -5,7 +5,9 @@ one file per leased IP, named by the address and containing
 ``CONTAINERID\\r\\nIFNAME``; ``last_reserved_ip.N`` remembers the last address
 handed out from range set N (allocation continues round-robin after it); the
 empty file ``lock`` is held with ``flock(LOCK_EX)`` for every read-modify-write,
-so concurrent plugin processes never hand out one address twice. Lease files
+so concurrent plugin processes never hand out one address twice. When the
+lock cannot be had within ``lock_timeout`` seconds the call fails with code 11
+(try again later) instead of hanging the runtime. Lease files
 are created with ``O_EXCL`` as a second line of defence.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 
 from podnet.cni import errors
@@ -24,7 +27,8 @@ _LOCK = "lock"
 
 
 class LeaseStore:
-    def __init__(self, data_dir: str, network: str) -> None:
+    def __init__(self, data_dir: str, network: str, lock_timeout: float = 10.0) -> None:
+        self.lock_timeout = lock_timeout
         if not network or "/" in network or network in (".", ".."):
             raise CniError(errors.INVALID_CONFIG, "invalid network name", repr(network))
         self.dir = os.path.join(data_dir, network)
@@ -44,7 +48,16 @@ class LeaseStore:
         except OSError as err:
             raise CniError(errors.IO_FAILURE, "cannot open the lease store", str(err)) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            deadline = time.monotonic() + self.lock_timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise CniError(errors.TRY_AGAIN_LATER, "lease store is busy",
+                                       f"{self.dir}/lock held > {self.lock_timeout}s") from None
+                    time.sleep(0.002)
             yield True
         finally:
             os.close(fd)  # closing releases the flock

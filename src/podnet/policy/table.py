@@ -20,7 +20,7 @@ Rendering (JSON entries, ``.``/``X`` matrices) lives in tablefmt.py.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from podnet.policy.labelindex import members
 from podnet.policy.resolve import Resolved
@@ -35,9 +35,13 @@ class TruthTable:
     pods: list[str]
     keys: list[PortKey]
     rows: dict[PortKey, list[int]]
+    _index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index = {p: i for i, p in enumerate(self.pods)}
 
     def allowed(self, src: str, dst: str, port: int, protocol: str = "TCP") -> bool:
-        s, d = self.pods.index(src), self.pods.index(dst)
+        s, d = self._index[src], self._index[dst]
         return bool(self.rows[(port, protocol.upper())][s] >> d & 1)
 
     def entries(self) -> Iterator[dict[str, object]]:
