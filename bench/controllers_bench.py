@@ -1,7 +1,7 @@
 """Controllers bench: time for the live control plane to converge N pods behind M Services.
 
     python bench/controllers_bench.py [--pods 1000] [--services 100] [--nodes 5]
-                                      [--backends memory,sqlite,http]
+                                      [--backends memory,sqlite[,http]]
 
 The workload (default): 5 Ready Nodes (``spec.podCIDR`` node-i's /24,
 ``status.allocatable.pods`` = N), M Services each selecting the pods of its own
@@ -321,7 +321,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--pods", type=int, default=1000)
     ap.add_argument("--services", type=int, default=100)
     ap.add_argument("--nodes", type=int, default=5)
-    ap.add_argument("--backends", default="memory,sqlite,http")
+    ap.add_argument("--backends", default="memory,sqlite",
+                    help="any of memory,sqlite,http (http: the control-plane process)")
     ap.add_argument("--timeout", type=float, default=120.0, help="per live run")
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     ap.add_argument("--store", help=argparse.SUPPRESS)

@@ -129,16 +129,18 @@ def test_endpoint_change_is_element_level():
 
 
 def test_new_endpoint_count_adds_its_chain_before_elements_use_it():
-    svc, sl = _web(2)
-    old = _state([svc], [sl])
-    text = render.diff(old, _state([svc], [{**sl, "endpoints": [*sl["endpoints"],
-                                                                 ep("10.244.1.7")]}]))
+    # pick chains for 1..32 endpoints always exist; 33 -> 34 needs a new chain
+    svc = service("web", "10.96.0.5", [port(80)])
+    eps = [ep(f"10.244.{i // 200 + 1}.{i % 200 + 2}") for i in range(34)]
+    old = _state([svc], [endpoint_slice("web", eps[:33], [slice_port(80)])])
+    assert "pick-1" in old.chains and "pick-local-32" in old.chains
+    text = render.diff(old, _state([svc], [endpoint_slice("web", eps, [slice_port(80)])]))
     lines = text.splitlines()
-    add_chain = lines.index("add chain ip podnet-proxy pick-3 { }")
-    uses = next(i for i, line in enumerate(lines) if "goto pick-3" in line)
+    add_chain = lines.index("add chain ip podnet-proxy pick-34 { }")
+    uses = next(i for i, line in enumerate(lines) if "goto pick-34" in line)
     assert add_chain < uses
-    assert lines[-2:] == ["flush chain ip podnet-proxy pick-2",
-                          "delete chain ip podnet-proxy pick-2"]
+    assert lines[-2:] == ["flush chain ip podnet-proxy pick-33",
+                          "delete chain ip podnet-proxy pick-33"]
 
 
 def test_assembler_incremental_changes_equal_the_full_diff():

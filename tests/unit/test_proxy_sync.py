@@ -131,3 +131,14 @@ def test_run_loop_batches_a_burst_into_few_syncs():
     asyncio.run(main())
     assert 2 <= len(b.scripts) <= 4  # the full sync, then the burst batched
     assert "10.244.1.29 . 5353" in b.scripts[-1]
+
+
+def test_a_new_pick_chain_means_a_full_sync():
+    b = RecordingBackend()
+    px = _proxier(b)
+    px.update(*_objs([f"10.244.1.{i}" for i in range(2, 4)]))
+    px.sync()
+    px.update(*_objs([f"10.244.1.{i}" for i in range(2, 42)]))  # 40 endpoints: new chain
+    assert px.sync().mode == "full"
+    px.update(*_objs([f"10.244.1.{i}" for i in range(2, 6)]))
+    assert px.sync().mode == "incremental"  # chains only removed: still element-level

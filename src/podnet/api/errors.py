@@ -26,7 +26,7 @@ def describe(obj: Obj) -> str:
     """``Kind namespace/name`` like kinds.ref, safe for malformed objects ("object" if no kind)."""
     md = obj.get("metadata")
     md = md if isinstance(md, dict) else {}
-    ns, name = md.get("namespace") or "", md.get("name") or ""
+    ns, name = str(md.get("namespace") or ""), str(md.get("name") or "")
     kind = obj.get("kind") if isinstance(obj.get("kind"), str) and obj.get("kind") else "object"
     return f"{kind} {ns + '/' if ns else ''}{name}".rstrip()
 

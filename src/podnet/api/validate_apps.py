@@ -33,46 +33,38 @@ def _go_selector(sel: dict[str, Any]) -> GoValue:
                    "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}")
 
 
-def _well_formed(sel: Any) -> bool:
-    if not isinstance(sel, dict):
-        return False
-    labels, exprs = sel.get("matchLabels"), sel.get("matchExpressions")
-    return isinstance(labels, dict | None) and (exprs is None or (
-        isinstance(exprs, list) and all(isinstance(e, dict) for e in exprs)))
-
-
 def _validate_selector_and_template(spec: dict[str, Any], kind: str, errs: Errs) -> None:
     """The selector rules shared by all four workloads, then the pod template."""
     sel = spec.get("selector")
+    before = len(errs)
     if sel is None:
         errs.required("spec.selector")
     else:
         validate_label_selector(sel, "spec.selector", errs)
-        if isinstance(sel, dict) and not sel.get("matchLabels") and not sel.get(
-                "matchExpressions"):
-            errs.invalid("spec.selector", _go_selector(sel),
-                         f"empty selector is invalid for {kind.lower()}")
-    template = spec.get("template")
-    if template is None:
+    malformed = sel is not None and len(errs) > before
+    empty = isinstance(sel, dict) and not sel.get("matchLabels") and not sel.get(
+        "matchExpressions")
+    if not malformed and empty and isinstance(sel, dict):
+        errs.invalid("spec.selector", _go_selector(sel),
+                     f"empty selector is invalid for {kind.lower()}")
+    if spec.get("template") is None:
         errs.required("spec.template")
         return
-    labels = ((template.get("metadata") or {}).get("labels") if isinstance(template, dict)
-              else None)
-    if sel is not None and not _well_formed(sel):
-        validate_pod_template(template, "spec.template", errs)
-        return  # its errors are reported; there is nothing sound to match against
-    selector = from_label_selector(sel)
-    if not selector.empty and not selector.matches(labels if isinstance(labels, dict) else {}):
-        shown = labels if labels else GoValue("map[string]string(nil)")
-        errs.invalid("spec.template.metadata.labels", shown,
-                     "`selector` does not match template `labels`")
-    template = validate_pod_template(template, "spec.template", errs)
-    restart = (template.get("spec") or {}).get("restartPolicy") if isinstance(
-        template.get("spec"), dict) else None
+    template = spec["template"]
+    md = template.get("metadata") if isinstance(template, dict) else None
+    labels = md.get("labels") if isinstance(md, dict) else None
+    if not malformed and isinstance(labels, dict | None):
+        selector = from_label_selector(sel)
+        if not selector.empty and not selector.matches(labels):
+            errs.invalid("spec.template.metadata.labels",
+                         labels or GoValue("map[string]string(nil)"),
+                         "`selector` does not match template `labels`")
+    pod = validate_pod_template(template, "spec.template", errs).get("spec")
+    pod = pod if isinstance(pod, dict) else {}
+    restart = pod.get("restartPolicy")
     if restart and restart != "Always":
         errs.not_supported("spec.template.spec.restartPolicy", restart, ("Always",))
-    if isinstance(template.get("spec"), dict) and template["spec"].get(
-            "activeDeadlineSeconds") is not None:
+    if pod.get("activeDeadlineSeconds") is not None:
         errs.forbidden("spec.template.spec.activeDeadlineSeconds",
                        f"activeDeadlineSeconds in {kind} is not Supported")
 

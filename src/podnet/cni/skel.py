@@ -111,11 +111,11 @@ def _check_env(command: str, env: dict[str, str]) -> None:
                        ", ".join(missing))
     cid = env.get("CNI_CONTAINERID", "")
     if cid and not _CONTAINER_ID.match(cid):
-        raise CniError(errors.INVALID_ENVIRONMENT, "invalid CNI_CONTAINERID", cid)
+        raise CniError(errors.INVALID_ENVIRONMENT, "invalid CNI_CONTAINERID", f"CNI_CONTAINERID={cid!r}")
     ifname = env.get("CNI_IFNAME", "")
     if ifname and (len(ifname) > 15 or ifname in (".", "..")
                    or any(c in ifname for c in "/: \t\n")):
-        raise CniError(errors.INVALID_ENVIRONMENT, "invalid CNI_IFNAME", ifname)
+        raise CniError(errors.INVALID_ENVIRONMENT, "invalid CNI_IFNAME", f"CNI_IFNAME={ifname!r}")
 
 
 def _decode(raw: bytes) -> dict[str, Any]:
@@ -138,13 +138,15 @@ def _version_reply(raw: bytes) -> dict[str, Any]:
 
 
 def _dispatch(
-    plugin: Plugin, env: dict[str, str], stdin: TextIO, seen: dict[str, str]
+    plugin: Plugin, env: dict[str, str], stdin: TextIO | None, seen: dict[str, str]
 ) -> dict[str, Any] | None:
     command = env.get("CNI_COMMAND", "")
     if command not in COMMANDS:
         raise CniError(errors.INVALID_ENVIRONMENT, "unknown or missing CNI_COMMAND",
                        f"CNI_COMMAND={command!r}")
     try:
+        if stdin is None:
+            raise OSError("stdin is closed")
         raw = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode()
     except OSError as err:
         raise CniError(errors.IO_FAILURE, "failed to read network config from stdin",

@@ -46,7 +46,7 @@ MASQ_MARK = 0x4000
 FE = "ip daddr . meta l4proto . th dport"
 CLIENT_FE = "ip saddr . ip daddr . meta l4proto . th dport"
 FE_TYPE = "ipv4_addr . inet_proto . inet_service"
-TYPEOF_FE = "ip daddr . meta l4proto . tcp dport"
+PRECREATED = 32  # pick chains for 1..32 endpoints always exist (see _sets)
 
 
 def index(i: int) -> str:
@@ -65,10 +65,12 @@ def pick_chain(n: int, timeout: int | None, local: bool) -> str:
 
 def _sets() -> dict[str, NftSet]:
     verdict_map = (f"type {FE_TYPE} : verdict",)
-    # typeof spells the port "tcp dport": nft 1.0.6 cannot re-read a "th dport" typeof
-    # from the kernel ("conflicting protocols") when a later transaction adds rules.
-    # The bytes are the same transport-header port for TCP, UDP and SCTP.
-    ep_map = (f"typeof {TYPEOF_FE} . numgen random mod 1 : ip daddr . tcp dport",)
+    # nft 1.0.6 cannot re-read this typeof from the kernel when a *later*
+    # transaction adds a rule using the map ("conflicting protocols specified:
+    # ip vs. th"); "tcp dport" instead would make nft add a TCP-only dependency.
+    # So rules using these maps are only ever added by a full sync (see PRECREATED);
+    # element updates are unaffected.
+    ep_map = (f"typeof {FE} . numgen random mod 1 : ip daddr . th dport",)
     return {
         s.name: s
         for s in (
@@ -81,7 +83,7 @@ def _sets() -> dict[str, NftSet]:
             NftSet("firewall-restricted", "set", (f"type {FE_TYPE}",)),
             NftSet("firewall-allow", "set", (f"type {FE_TYPE} . ipv4_addr", "flags interval")),
             NftSet("hairpin", "set", ("type ipv4_addr . ipv4_addr",)),
-            NftSet("affinity", "set", (f"typeof ip saddr . {TYPEOF_FE} . numgen random mod 1",
+            NftSet("affinity", "set", (f"typeof {CLIENT_FE} . numgen random mod 1",
                                        "flags dynamic,timeout", "size 262144"), dynamic=True),
         )
     }
@@ -190,7 +192,9 @@ def sets() -> dict[str, NftSet]:
 def chains(pod_cidr: str, picks: set[Pick], masq_mark: int = MASQ_MARK) -> dict[str, Chain]:
     """Every chain: the fixed ones plus those behind the pick variants in use."""
     out = _static_chains(pod_cidr, masq_mark)
-    for n, timeout, local in sorted(picks, key=lambda p: (p[2], p[1] or 0, p[0])):
+    wanted = set(picks) | {(n, None, local) for n in range(1, PRECREATED + 1)
+                           for local in (False, True)}
+    for n, timeout, local in sorted(wanted, key=lambda p: (p[2], p[1] or 0, p[0])):
         out.extend(_pick_chains(n, timeout, local))
     return {c.name: c for c in out}
 

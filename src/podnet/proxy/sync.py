@@ -213,8 +213,15 @@ class Proxier:
                 count = state.element_count
             else:
                 changes = self._asm.take_changes()
-                script = render.script(FAMILY, self._asm.table, changes)
-                count = changes.element_count
+                if changes.chains_added or changes.chains_changed:
+                    # nft 1.0.6 cannot add rules that use the endpoint maps to a live
+                    # table (see podnet.proxy.layout): new chains mean a full sync.
+                    full = True
+                    state = self._asm.state()
+                    script, count = render.full(state), state.element_count
+                else:
+                    script = render.script(FAMILY, self._asm.table, changes)
+                    count = changes.element_count
             t1 = time.perf_counter()
             if not script:
                 return self._record(SyncResult("noop", len(dirty), 0, t1 - t0, 0.0))
