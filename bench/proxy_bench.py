@@ -32,11 +32,13 @@ POD_BASE = ipaddress.ip_address("10.244.0.0")
 
 
 def world(n: int, eps: int = 3) -> tuple[list[dict], list[dict]]:
+    """n ClusterIP services, each with ``eps`` endpoints spread over 3 nodes (we are node-1)."""
     services, slices = [], []
     for i in range(n):
         services.append(service(f"s{i}", str(SVC_BASE + 16 + i), [port(80, target=8080)]))
         slices.append(endpoint_slice(
-            f"s{i}", [ep(str(POD_BASE + 256 + eps * i + j)) for j in range(eps)],
+            f"s{i}", [ep(str(POD_BASE + 256 + eps * i + j), f"node-{j % 3 + 1}")
+                      for j in range(eps)],
             [slice_port(8080)]))
     return services, slices
 

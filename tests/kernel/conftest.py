@@ -91,7 +91,8 @@ class CniNode:
     def config(self, version: str = "1.1.0", bridge_type: str = "podnet-bridge",
                ipam_type: str = "podnet-host-local", **extra: Any) -> dict[str, Any]:
         ipam = {"type": ipam_type, "dataDir": self.data_dir,
-                "ranges": [[{"subnet": self.subnet}]], "routes": [{"dst": "10.250.0.0/16"}]}
+                "ranges": [[{"subnet": self.subnet}]],
+                "routes": [{"dst": "10.250.0.0/16", "gw": self.prefix(1)}]}
         ipam.update(extra.pop("ipam", {}))
         conf = {"cniVersion": version, "name": f"net-{self.bridge}", "type": bridge_type,
                 "bridge": self.bridge, "isGateway": True, "ipam": ipam}

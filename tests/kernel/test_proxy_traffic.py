@@ -202,11 +202,12 @@ def test_cluster_ip_tcp_udp_even_spread_matches_the_plan(net: Net, proxier: Prox
 
 
 def test_no_endpoints_rejects_tcp_and_udp(net: Net, proxier: Proxier) -> None:
-    proxier.update(*web([]))
+    proxier.update(*web([], type="NodePort"))
     proxier.sync()
     assert net.connect("p1", "tcp", "10.96.0.5", 80) == ["refused"]
     assert net.connect("p1", "udp", "10.96.0.5", 53) == ["refused"]
-    assert net.connect("ext", "tcp", NODE_IP, 30080) == ["refused"] or True  # not a NodePort
+    assert net.connect("ext", "tcp", NODE_IP, 30080) == ["refused"]
+    assert net.connect("node", "tcp", "10.96.0.5", 80) == ["refused"]
 
 
 def test_endpoints_follow_changes_incrementally(net: Net, proxier: Proxier) -> None:

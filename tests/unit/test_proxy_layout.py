@@ -187,3 +187,12 @@ def test_conflicting_frontend_goes_to_the_smaller_service_name():
     assert asm.state().sets["endpoints"].elements["192.0.2.1 . tcp . 80 . 0"] == "10.244.1.2 . 80"
     asm.set_service("default/a", [])
     assert asm.state().sets["endpoints"].elements["192.0.2.1 . tcp . 80 . 0"] == "10.244.1.3 . 80"
+
+
+def test_hairpin_set_holds_only_this_nodes_endpoints():
+    svc = service("web", "10.96.0.5", [port(80)])
+    sl = endpoint_slice("web", [ep("10.244.1.2", "node-1"), ep("10.244.2.2", "node-2")],
+                        [slice_port(80)])
+    assert _state([svc], [sl]).sets["hairpin"].elements == {"10.244.1.2 . 10.244.1.2": None}
+    assert _state([svc], [sl], node="node-2").sets["hairpin"].elements == {
+        "10.244.2.2 . 10.244.2.2": None}

@@ -62,25 +62,28 @@ class PodNetwork:
             tmp.write_text(text)
             os.replace(tmp, target)
 
-    def _invoker(self) -> Any:
-        from podnet.cni.invoker import Invoker
+    def _invoker(self) -> tuple[Any, Any]:
+        from podnet.cni.conflist import load_conflist
+        from podnet.cni.invoker import CniInvoker
         from podnet.cni.paths import cni_path
 
         dirs = [REFERENCE_DIR, cni_path()] if self.reference else [cni_path(), REFERENCE_DIR]
-        return Invoker(conf_dir=str(self.paths.net_d), cni_path=dirs, cache_dir=str(self.paths.cni_cache))
+        net = load_conflist(str(self.paths.net_d / CONFLIST))
+        return CniInvoker(dirs, str(self.paths.cni_cache)), net
 
     @staticmethod
-    def _args(pod: Obj | None) -> dict[str, str]:
-        if not pod:
-            return {}
-        m = pod.get("metadata") or {}
-        return {"K8S_POD_NAMESPACE": m.get("namespace", ""), "K8S_POD_NAME": m.get("name", ""),
-                "K8S_POD_UID": m.get("uid", ""), "K8S_POD_INFRA_CONTAINER_ID": m.get("uid", "")}
+    def _runtime(container_id: str, path: str, pod: Obj | None) -> Any:
+        from podnet.cni.invoker import RuntimeConf
+
+        m = (pod or {}).get("metadata") or {}
+        args = [("K8S_POD_NAMESPACE", m.get("namespace", "")), ("K8S_POD_NAME", m.get("name", "")),
+                ("K8S_POD_INFRA_CONTAINER_ID", container_id), ("K8S_POD_UID", m.get("uid", ""))]
+        return RuntimeConf(container_id, path, "eth0", args if m else [])
 
     def add(self, container_id: str, ns: str, pod: Obj) -> str:
         """ADD the pod's eth0; returns its IPv4 address."""
-        result = self._invoker().add(NETWORK_NAME, container_id, netns.path_of(ns), "eth0",
-                                     args=self._args(pod))
+        invoker, net = self._invoker()
+        result = invoker.add(net, self._runtime(container_id, netns.path_of(ns), pod))
         for ip in result.get("ips") or []:
             addr = str(ip.get("address", ""))
             if addr and ":" not in addr:
@@ -88,6 +91,7 @@ class PodNetwork:
         raise RuntimeError(f"CNI ADD for {container_id} returned no IPv4 address: {result}")
 
     def delete(self, container_id: str, ns: str, pod: Obj | None) -> None:
+        """DEL the pod's attachment (idempotent: the netns may already be gone)."""
+        invoker, net = self._invoker()
         path = netns.path_of(ns)
-        self._invoker().delete(NETWORK_NAME, container_id, path if Path(path).exists() else "", "eth0",
-                               args=self._args(pod))
+        invoker.delete(net, self._runtime(container_id, path if Path(path).exists() else "", pod))

@@ -28,8 +28,12 @@ _MISSING = object()
 class Assembler:
     """The desired state of one proxy table, updated per service."""
 
-    def __init__(self, pod_cidr: str, masq_mark: int = MASQ_MARK, table: str = TABLE) -> None:
+    def __init__(
+        self, pod_cidr: str, masq_mark: int = MASQ_MARK, table: str = TABLE,
+        node: str | None = None,
+    ) -> None:
         self.pod_cidr = pod_cidr
+        self.node = node
         self.masq_mark = masq_mark
         self.table = table
         self._sets = sets()
@@ -80,7 +84,7 @@ class Assembler:
             elements[key] = value  # type: ignore[assignment]
 
     def _apply(self, fe: Frontend, sign: int) -> None:
-        elements, picks = contribution(fe)
+        elements, picks = contribution(fe, self.node)
         for set_name, items in elements.items():
             for key, value in items.items():
                 if set_name == "hairpin":

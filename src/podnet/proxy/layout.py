@@ -150,11 +150,15 @@ def _endpoint_elements(key: str, endpoints: tuple[Endpoint, ...]) -> dict[str, s
 Pick = tuple[int, int | None, bool]  # (endpoint count, affinity timeout, local variant)
 
 
-def contribution(fe: Frontend) -> tuple[dict[str, dict[str, str | None]], list[Pick]]:
+def contribution(
+    fe: Frontend, node: str | None = None
+) -> tuple[dict[str, dict[str, str | None]], list[Pick]]:
     """The map/set elements one frontend owns, and the pick chains it jumps to.
 
     Every key is prefixed by the frontend, so frontends never share an element,
     except the hairpin set (keyed by endpoint IP), which callers reference-count.
+    Only endpoints on ``node`` (or without a nodeName) enter the hairpin set: a
+    pod can only reach itself through the proxy of its own node.
     """
     key = fe_key(fe)
     verdict = fe.when_empty
@@ -171,16 +175,16 @@ def contribution(fe: Frontend) -> tuple[dict[str, dict[str, str | None]], list[P
     picks: list[Pick] = [(len(fe.endpoints), fe.affinity_timeout, False)]
     el["dispatch"] = {key: f"goto {pick_chain(*picks[0])}"}
     el["endpoints"] = _endpoint_elements(key, fe.endpoints)
-    ips = {e.ip for e in fe.endpoints}
     if fe.local_endpoints:
         picks.append((len(fe.local_endpoints), fe.affinity_timeout, True))
         el["local-dispatch"] = {key: f"goto {pick_chain(*picks[1])}"}
         el["local-endpoints"] = _endpoint_elements(key, fe.local_endpoints)
-        ips.update(e.ip for e in fe.local_endpoints)
     if fe.source_ranges and fe.kind is FrontendKind.LOAD_BALANCER:
         el["firewall-restricted"] = {key: None}
         el["firewall-allow"] = {f"{key} . {cidr}": None for cidr in fe.source_ranges}
-    el["hairpin"] = {f"{ip} . {ip}": None for ip in sorted(ips)}
+    local_ips = {e.ip for e in (*fe.endpoints, *(fe.local_endpoints or ()))
+                 if node is None or e.node in ("", node)}
+    el["hairpin"] = {f"{ip} . {ip}": None for ip in sorted(local_ips)}
     return el, picks
 
 
@@ -203,6 +207,6 @@ def build(plan: ProxyPlan, masq_mark: int = MASQ_MARK, table: str = TABLE) -> De
     """The whole table for ``plan``; equal plans give equal states."""
     from podnet.proxy.assemble import Assembler
 
-    asm = Assembler(plan.pod_cidr, masq_mark=masq_mark, table=table)
+    asm = Assembler(plan.pod_cidr, masq_mark=masq_mark, table=table, node=plan.node)
     asm.set_service("", plan.frontends)
     return asm.state()

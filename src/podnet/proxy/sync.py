@@ -104,7 +104,7 @@ class Proxier:
         self._services: dict[str, Obj] = {}
         self._slices: dict[str, dict[str, Obj]] = {}  # service key -> slice name -> slice
         self._dirty: set[str] = set()
-        self._asm = Assembler(self.config.pod_cidr)
+        self._asm = Assembler(self.config.pod_cidr, node=node_name)
         self._by_service: dict[str, list[Frontend]] = {}
         self._health: dict[str, HealthCheck] = {}
         self._skipped: dict[str, str] = {}
