@@ -145,6 +145,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
             "netns", n.ns("ext"))
         _ip("-n", node, "addr", "add", f"{NODE_IP}/16", "dev", "pnext")
         _ip("-n", node, "link", "set", "pnext", "up")
+        _ip("-n", node, "route", "add", "default", "via", EXT_IP)  # like any node's uplink
         _ip("-n", n.ns("ext"), "addr", "add", f"{EXT_IP}/16", "dev", "eth0")
         _ip("-n", n.ns("ext"), "link", "set", "eth0", "up")
         _ip("-n", n.ns("ext"), "route", "add", "10.96.0.0/12", "via", NODE_IP)
