@@ -181,7 +181,7 @@ class LiveKubelet:
         self.informers = InformerSet(store)
         self.kubelet = OfflineKubelet(store, informers=self.informers)
         self.dirty = asyncio.Event()
-        self.writes = 0
+        self.writes = self.errors = 0
         for r in ("pods", "nodes"):
             self.informers.get(r).add_handler(lambda _ev: self.dirty.set())
         self.task: asyncio.Task[None] | None = None
@@ -198,7 +198,10 @@ class LiveKubelet:
             self.dirty.clear()
             try:
                 self.writes += await self.kubelet.sync()
-            except StoreError:  # a conflict: someone wrote the pod meanwhile; go again
+            except Exception as e:  # a conflict (someone wrote the pod meanwhile), a timeout
+                self.errors += 1
+                print(f"kubelet: {type(e).__name__}: {e}; again", file=sys.stderr)
+                await asyncio.sleep(0.1)
                 self.dirty.set()
 
     async def stop(self) -> None:

@@ -27,6 +27,7 @@ import argparse
 import os
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -210,16 +211,23 @@ def nca_rows(text: str, pods: list[str], keys: list[tuple[int, str]]) -> dict[tu
     return rows
 
 
+def _child_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def run_nca(nca: str, directory: Path, timeout: float) -> tuple[float, str | None, str]:
-    """(seconds, stdout or None on failure, error text)."""
+    """(CPU seconds, stdout or None on failure, error text). CPU time, not wall time:
+    the bench machine is shared, and NCA is single-threaded."""
     cmd = [nca, "--connectivity", "-r", str(directory), "-o", "txt_no_fw_rules",
            "--output_endpoints", "pods"]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _child_cpu()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as e:
         return time.perf_counter() - t0, None, str(e)
-    elapsed = time.perf_counter() - t0
+    elapsed = _child_cpu() - c0
+    print(f"NCA wall time {time.perf_counter() - t0:.1f} s")
     if proc.returncode != 0 and "=>" not in proc.stdout:
         return elapsed, None, f"exit {proc.returncode}: {proc.stderr.strip()[-2000:]}"
     return elapsed, proc.stdout, ""
@@ -245,22 +253,24 @@ def bench(size: str, seed: int, nca: str | None, keep: Path | None, timeout: flo
     directory = Path(tempfile.mkdtemp(prefix=f"pn-policy-bench-{size}-", dir=keep))
     try:
         write(generate(n_pods, n_ns, n_pol, seed), directory)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         objs = load(directory)
-        t1 = time.perf_counter()
+        t1 = time.process_time()
+        w1 = time.perf_counter()
         a = analyze(objs["Pod"], objs["Namespace"], objs["NetworkPolicy"], protocols=["TCP", "UDP"])
-        t2 = time.perf_counter()
+        t2, w2 = time.process_time(), time.perf_counter()
         cells = len(a.table.keys) * len(a.table.pods) ** 2
-        print(f"podnet: YAML load {t1 - t0:.2f} s, analyze (resolve + table + lint) {t2 - t1:.3f} s; "
+        print(f"podnet (CPU s): YAML load {t1 - t0:.2f}, analyze (resolve + table + lint) {t2 - t1:.3f} "
+              f"(wall {w2 - w1:.3f}); "
               f"{len(a.table.keys)} port/protocols, {cells} cells, {len(a.warnings)} lint warnings")
-        if nca is None:
+        if not nca:
             print("NCA: not found (pip install network-config-analyzer; or --nca PATH)")
             return
         secs, out, err = run_nca(nca, directory, timeout)
         if out is None:
             print(f"NCA: failed after {secs:.1f} s: {err}")
             return
-        print(f"NCA: {secs:.2f} s; ratio NCA / podnet (analyze) {secs / (t2 - t1):.0f}x, "
+        print(f"NCA: {secs:.2f} CPU s; ratio NCA / podnet (analyze) {secs / (t2 - t1):.0f}x, "
               f"(load + analyze) {secs / (t2 - t0):.0f}x")
         theirs = nca_rows(out, a.table.pods, a.table.keys)
         diffs = diff(a.table, theirs)

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
     app.command()(up)
     app.command()(down)
     app.command()(status)
-    app.command("exec", context_settings={"allow_interspersed_args": False})(exec_)
+    app.command("exec")(exec_)
     app.command()(logs)
 
 

@@ -85,8 +85,6 @@ def elements(table: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
 
 def render_remove(all_elems: list[tuple[int, str, str]], doomed: list[tuple[int, str, str]]) -> str:
     """Delete ``doomed``; the whole table when nothing would be left."""
-    if not doomed:
-        return ""
     if len(doomed) >= len(all_elems):
         return f"delete table {_T}\n"
     return "".join(f"delete element {_T} masq{v} {{ {ip} }}\n" for v, ip, _c in doomed)

@@ -1,0 +1,104 @@
+"""CNI ADD/DEL latency: podnet-bridge + podnet-host-local vs the reference bridge + host-local.
+
+Method: one throwaway node namespace and one pod namespace; the bench thread
+enters the node namespace (setns) and runs each plugin as its own process, the
+way a runtime does (CNI_* environment, config on stdin), timing the process
+from spawn to exit. For each implementation, CYCLES times: ADD (timed), DEL
+(timed), on the same pod namespace with a fresh container id, alternating the
+implementations cycle by cycle so both see the same machine load. Same config
+for both: isGateway, one /24 range, one route, cniVersion 1.0.0 (the newest
+the reference plugins speak). Prints median and p90 per verb and the ratio
+podnet / reference. Needs root. Usage: python bench/cni_bench.py [--cycles 50] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+from podnet.cni.paths import cni_path
+from podnet.kernel import netns
+
+REFERENCE = "/usr/lib/cni"
+IMPLS = {"podnet": ("podnet-bridge", "podnet-host-local", None),
+         "reference": ("bridge", "host-local", REFERENCE)}
+
+
+def p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+
+
+def run(exe: str, command: str, config: dict[str, object], env: dict[str, str]) -> float:
+    env = dict(env, CNI_COMMAND=command)
+    start = time.perf_counter()
+    proc = subprocess.run([exe], input=json.dumps(config).encode(), env=env,
+                          capture_output=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{exe} {command} failed: {proc.stdout!r} {proc.stderr[-300:]!r}")
+    return elapsed * 1000.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cycles", type=int, default=50)
+    parser.add_argument("--json", default="")
+    opts = parser.parse_args()
+    tag = f"pn-b{uuid.uuid4().hex[:6]}"
+    node, pod = f"{tag}-node", f"{tag}-pod"
+    data = tempfile.mkdtemp(prefix="pn-cnibench-")
+    netns.create(node)
+    netns.create(pod)
+    times: dict[str, dict[str, list[float]]] = {k: {"ADD": [], "DEL": []} for k in IMPLS}
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith("CNI_") and k != "PYTHONDONTWRITEBYTECODE"}
+    base.update(CNI_NETNS=netns.path_of(pod), CNI_IFNAME="eth0",
+                CNI_PATH=f"{cni_path()}:{REFERENCE}")
+    try:
+        with netns.entered(node):
+            for cycle in range(opts.cycles + 1):  # cycle 0 warms caches, not counted
+                for i, (impl, (bridge, ipam, directory)) in enumerate(IMPLS.items()):
+                    conf = {"cniVersion": "1.0.0", "name": f"bench{impl}", "type": bridge,
+                            "bridge": f"pnb{tag[4:]}{i}", "isGateway": True,
+                            "ipam": {"type": ipam, "dataDir": data,
+                                     "ranges": [[{"subnet": f"10.250.{240 + i}.0/24"}]],
+                                     "routes": [{"dst": "10.250.0.0/16"}]}}
+                    exe = os.path.join(directory or cni_path(), bridge)
+                    env = dict(base, CNI_CONTAINERID=f"b{cycle}")
+                    add = run(exe, "ADD", conf, env)
+                    delete = run(exe, "DEL", conf, env)
+                    if cycle:
+                        times[impl]["ADD"].append(add)
+                        times[impl]["DEL"].append(delete)
+    finally:
+        netns.delete(pod)
+        netns.delete(node)
+        subprocess.run(["rm", "-rf", data], check=False)
+    report: dict[str, object] = {"cycles": opts.cycles}
+    for verb in ("ADD", "DEL"):
+        row = {}
+        for impl in IMPLS:
+            row[impl] = {"median_ms": round(statistics.median(times[impl][verb]), 1),
+                         "p90_ms": round(p90(times[impl][verb]), 1)}
+        ratio = row["podnet"]["median_ms"] / row["reference"]["median_ms"]
+        ratio90 = row["podnet"]["p90_ms"] / row["reference"]["p90_ms"]
+        report[verb] = dict(row, ratio_median=round(ratio, 2), ratio_p90=round(ratio90, 2))
+        print(f"{verb}: podnet median {row['podnet']['median_ms']} ms p90 {row['podnet']['p90_ms']}"
+              f" ms | reference median {row['reference']['median_ms']} ms p90 "
+              f"{row['reference']['p90_ms']} ms | ratio median {ratio:.2f} p90 {ratio90:.2f}")
+    if opts.json:
+        with open(opts.json, "w") as f:
+            json.dump(report, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
