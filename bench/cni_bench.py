@@ -33,7 +33,7 @@ IMPLS = {"podnet": ("podnet-bridge", "podnet-host-local", None),
 
 def p90(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
 
 
 def run(exe: str, command: str, config: dict[str, object], env: dict[str, str]) -> float:

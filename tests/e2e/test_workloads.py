@@ -195,7 +195,7 @@ def test_exhausted_pod_range_leaves_pod_pending_and_leaks_nothing(cluster: Clust
     pending = [p for p in items if not p["status"].get("podIP")]
     assert len(pending) == 7 - (5 - len(already))
     msg = json.dumps(pending[0]["status"]["conditions"])
-    assert "10.244.2.0/29" in msg
+    assert "no IP addresses available in range set: 10.244.2.1-10.244.2.6" in msg
     assert pending[0]["status"]["phase"] == "Pending"
     import subprocess
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

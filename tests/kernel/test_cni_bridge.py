@@ -5,10 +5,11 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
-from conftest import CniNode
 
+from conftest import CniNode
 from podnet.cni.bridge_config import host_veth_name
 
 pytestmark = pytest.mark.root
@@ -63,8 +64,9 @@ def test_del_is_idempotent_in_every_form(cni_node: CniNode) -> None:
     assert cni_node.run("DEL", conf, "c0", pods[0]) == (0, None)
     # 2. lease already gone (and DEL twice)
     for lease in cni_node.leases():
-        if open(os.path.join(cni_node.data_dir, conf["name"], lease), "rb").read().startswith(b"c1"):
-            os.unlink(os.path.join(cni_node.data_dir, conf["name"], lease))
+        path = Path(cni_node.data_dir, conf["name"], lease)
+        if path.read_bytes().startswith(b"c1"):
+            path.unlink()
     assert cni_node.run("DEL", conf, "c1", pods[1]) == (0, None)
     assert cni_node.run("DEL", conf, "c1", pods[1]) == (0, None)
     # 3. netns gone, then CNI_NETNS empty

@@ -10,8 +10,8 @@ import time
 from typing import Any
 
 import pytest
-from conftest import REFERENCE_DIR, CniNode
 
+from conftest import REFERENCE_DIR, CniNode
 from podnet.cni.conflist import parse_conflist
 from podnet.cni.errors import CniError
 from podnet.cni.invoker import CniInvoker, RuntimeConf

@@ -61,7 +61,7 @@ def ensure_bridge(nl: Rtnl, conf: BridgeConf) -> links.Link:
         raise CniError(errors.INVALID_CONFIG, f"{conf.bridge} exists and is not a bridge",
                        f"kind={br.kind!r}")
     if not br.up or (conf.promisc and not br.flags & links.IFF_PROMISC):
-        links.set_link(nl, br.index, up=True, promisc=True if conf.promisc else None)
+        links.set_link(nl, br.ifindex, up=True, promisc=True if conf.promisc else None)
     return br
 
 
@@ -85,7 +85,7 @@ def _gateway_for(ips: list[dict[str, Any]], dst: str) -> str | None:
 
 def _configure_gateway(host: Rtnl, br: links.Link, conf: BridgeConf, ips: list[dict[str, Any]]
                        ) -> None:
-    have = {a.cidr for a in routes.addresses(host, br.index)}
+    have = {a.cidr for a in routes.addresses(host, br.ifindex)}
     versions: set[int] = set()
     for ip in ips:
         if not ip.get("gateway"):
@@ -95,7 +95,7 @@ def _configure_gateway(host: Rtnl, br: links.Link, conf: BridgeConf, ips: list[d
         versions.add(ipaddress.ip_address(ip["gateway"]).version)
         if cidr not in have:
             with contextlib.suppress(FileExistsError):
-                routes.add_address(host, br.index, cidr)
+                routes.add_address(host, br.ifindex, cidr)
     _enable_forwarding(versions)
 
 
@@ -103,13 +103,13 @@ def _configure_pod(pod: Rtnl, ifname: str, conf: BridgeConf, result: Result) -> 
     link = links.get(pod, ifname)
     if link is None:
         raise CniError(errors.INTERNAL, f"{ifname} vanished from the container")
-    links.set_link(pod, link.index, up=True)
+    links.set_link(pod, link.ifindex, up=True)
     for ip in result["ips"]:
-        routes.add_address(pod, link.index, ip["address"])
+        routes.add_address(pod, link.ifindex, ip["address"])
     for route in result["routes"]:
         gw = route.get("gw") or _gateway_for(result["ips"], route["dst"])
         try:
-            routes.add_route(pod, route["dst"], gw, oif=link.index,
+            routes.add_route(pod, route["dst"], gw, oif=link.ifindex,
                              priority=int(route.get("priority", 0)),
                              table=int(route.get("table", 0)), mtu=int(route.get("mtu", 0)),
                              advmss=int(route.get("advmss", 0)))
@@ -133,10 +133,10 @@ class Bridge(skel.Plugin):
                     br = ensure_bridge(host, conf)
                     links.delete(host, hostname)  # a leftover of an earlier, crashed ADD
                     links.add_veth(host, hostname, args.ifname, peer_netns_fd=pod_fd,
-                                   mtu=conf.mtu, master=br.index)
+                                   mtu=conf.mtu, master=br.ifindex)
                     made_veth = True
                     if conf.hairpin:
-                        links.set_hairpin(host, links.get(host, hostname).index)  # type: ignore[union-attr]
+                        links.set_hairpin(host, links.get(host, hostname).ifindex)  # type: ignore[union-attr]
                     called_ipam = conf.has_ipam
                     ipres = ipam.delegate(args) if conf.has_ipam else None
                     result = self._result(conf, args, ipres)
@@ -236,9 +236,9 @@ class Bridge(skel.Plugin):
             br = links.get(host, conf.bridge)
             if br is not None:
                 for link in links.dump(host):
-                    if (link.master == br.index and link.name.startswith("pnv")
+                    if (link.master == br.ifindex and link.name.startswith("pnv")
                             and link.name not in keep):
-                        links.delete(host, index=link.index)
+                        links.delete(host, index=link.ifindex)
         if conf.ip_masq:
             from podnet.cni import masq
 

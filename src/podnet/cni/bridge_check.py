@@ -43,7 +43,7 @@ def check(args: skel.CmdArgs, conf: BridgeConf) -> None:
         if br is None:
             raise _fail(f"bridge {conf.bridge} is missing")
         veth = links.get(host, host_veth_name(args.container_id, args.ifname))
-        if veth is None or veth.master != br.index:
+        if veth is None or veth.master != br.ifindex:
             raise _fail(f"host veth of {args.ifname} is missing or not on {conf.bridge}")
         if conf.hairpin and not veth.hairpin:
             raise _fail(f"hairpin mode is off on {veth.name}")
@@ -70,7 +70,7 @@ def _check_pod(pod: Rtnl, ifname: str, iface: dict[str, str], prev: dict[str, ob
         raise _fail(f"interface {ifname} is missing from the container")
     if iface.get("mac") and iface["mac"].lower() != link.mac:
         raise _fail(f"{ifname} has MAC {link.mac}, prevResult says {iface['mac']}")
-    have = {a.cidr for a in routes.addresses(pod, link.index)}
+    have = {a.cidr for a in routes.addresses(pod, link.ifindex)}
     ips = prev.get("ips") or []
     assert isinstance(ips, list)
     for ip in ips:

@@ -10,9 +10,8 @@ non-default value; wrong types are code 7.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
-from typing import Any
+import zlib
+from typing import Any, NamedTuple
 
 from podnet.cni import errors
 from podnet.cni.errors import CniError
@@ -31,8 +30,7 @@ UNSUPPORTED: dict[str, tuple[Any, Any]] = {
 }
 
 
-@dataclass(frozen=True)
-class BridgeConf:
+class BridgeConf(NamedTuple):
     network: str
     bridge: str = DEFAULT_BRIDGE
     is_gateway: bool = False
@@ -43,7 +41,7 @@ class BridgeConf:
     hairpin: bool = False
     promisc: bool = False
     has_ipam: bool = False
-    dns: dict[str, Any] = field(default_factory=dict)
+    dns: dict[str, Any] = {}
 
 
 def _bool(config: dict[str, Any], key: str) -> bool:
@@ -91,4 +89,6 @@ def parse(config: dict[str, Any]) -> BridgeConf:
 
 def host_veth_name(container_id: str, ifname: str) -> str:
     """The host end's name: stable per attachment, so DEL and GC can find it."""
-    return HOST_VETH_PREFIX + hashlib.sha1(f"{container_id}/{ifname}".encode()).hexdigest()[:12]
+    key = f"{container_id}/{ifname}".encode()
+    # zlib's checksums, not hashlib: hashlib's import (OpenSSL) costs more than the whole lookup
+    return HOST_VETH_PREFIX + f"{zlib.crc32(key):08x}{zlib.adler32(key):08x}"[:12]

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from podnet.cni import errors
 from podnet.cni.errors import CniError
@@ -31,8 +30,7 @@ def _bad(details: str) -> CniError:
     return CniError(errors.INVALID_CONFIG, "invalid host-local configuration", details)
 
 
-@dataclass(frozen=True)
-class Range:
+class Range(NamedTuple):
     subnet: Net
     start: IP
     end: IP

@@ -12,7 +12,7 @@ and STATUS from 1.1.0.
 
 from __future__ import annotations
 
-import copy
+import json
 from typing import Any
 
 from podnet.cni.errors import INCOMPATIBLE_VERSION, CniError
@@ -58,7 +58,7 @@ def normalize(result: Result) -> Result:
     """A copy of ``result`` (any supported version) in podnet's internal 1.x shape."""
     version = str(result.get("cniVersion", LATEST))
     require_supported(version)
-    out = copy.deepcopy(result)
+    out = json.loads(json.dumps(result))
     for ip in out.get("ips", []):
         ip.pop("version", None)
     return out
@@ -71,7 +71,7 @@ def _ip_version(address: str) -> str:
 def to_version(result: Result, version: str) -> Result:
     """Render an internal result for ``version`` (fields it does not know are dropped)."""
     require_supported(version)
-    out = copy.deepcopy(result)
+    out = json.loads(json.dumps(result))
     out["cniVersion"] = version
     legacy = not at_least(version, "1.0.0")
     for ip in out.get("ips", []):

@@ -21,9 +21,7 @@ import json
 import os
 import re
 import sys
-import traceback
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from podnet.cni import errors
 from podnet.cni.errors import CniError
@@ -41,8 +39,7 @@ _MIN_VERSION = {"CHECK": "0.4.0", "GC": "1.1.0", "STATUS": "1.1.0"}
 _CONTAINER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
-@dataclass
-class CmdArgs:
+class CmdArgs(NamedTuple):
     """One invocation: the CNI_* environment plus the decoded configuration."""
 
     command: str
@@ -52,8 +49,8 @@ class CmdArgs:
     args: str
     path: list[str]
     stdin: bytes
-    config: dict[str, Any] = field(default_factory=dict)
-    environ: dict[str, str] = field(default_factory=dict)
+    config: dict[str, Any] = {}
+    environ: dict[str, str] = {}
 
     @property
     def version(self) -> str:
@@ -195,6 +192,8 @@ def run(plugin: Plugin, env: dict[str, str] | None = None) -> int:
     except CniError as err:
         reply = err.to_json(seen["version"])
     except Exception as err:  # a bug or an unexpected kernel answer: still speak CNI
+        import traceback
+
         traceback.print_exc(file=sys.stderr)
         reply = CniError(errors.INTERNAL, "internal error", f"{type(err).__name__}: {err}"
                          ).to_json(seen["version"])

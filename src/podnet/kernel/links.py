@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from podnet.kernel import rtnl
 from podnet.kernel.rtnl import Rtnl, attr, attr_str, attr_u8, attr_u32, nested
@@ -31,11 +31,10 @@ IFLA_BRPORT_MODE = 4  # hairpin
 _IFINFO = struct.Struct("=BxHiII")
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
     """What ``ip -d link show`` would say about one interface."""
 
-    index: int
+    ifindex: int
     name: str
     mac: str
     mtu: int
@@ -61,7 +60,7 @@ def _decode(body: bytes) -> Link:
     slave = rtnl.parse_attrs(info.get(IFLA_INFO_SLAVE_DATA, b""))
     mac = attrs.get(IFLA_ADDRESS, b"")
     return Link(
-        index=index,
+        ifindex=index,
         name=rtnl.get_str(attrs, IFLA_IFNAME) or "",
         mac=":".join(f"{b:02x}" for b in mac),
         mtu=rtnl.get_u32(attrs, IFLA_MTU) or 0,

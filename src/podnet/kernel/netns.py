@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 from collections.abc import Iterator
 
 CLONE_NEWNET = 0x40000000
@@ -89,6 +88,8 @@ def names() -> list[str]:
 
 def create(name: str, loopback_up: bool = True) -> str:
     """``ip netns add NAME`` (+ ``lo`` up); returns the path."""
+    import subprocess  # not at module level: the CNI plugins import this module
+
     subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
     if loopback_up:
         from podnet.kernel import links
@@ -97,7 +98,7 @@ def create(name: str, loopback_up: bool = True) -> str:
         with entered(name), Rtnl() as nl:
             lo = links.get(nl, "lo")
             if lo is not None:
-                links.set_link(nl, lo.index, up=True)
+                links.set_link(nl, lo.ifindex, up=True)
     return path_of(name)
 
 
@@ -105,5 +106,7 @@ def delete(name: str) -> bool:
     """``ip netns del NAME``; False when it did not exist."""
     if not exists(name):
         return False
+    import subprocess
+
     subprocess.run(["ip", "netns", "del", name], check=True, capture_output=True)
     return True

@@ -10,7 +10,7 @@ import errno
 import ipaddress
 import socket
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from podnet.kernel import rtnl
 from podnet.kernel.rtnl import Rtnl, attr, attr_u32, nested
@@ -28,14 +28,12 @@ _IFADDR = struct.Struct("=BBBBI")
 _RTMSG = struct.Struct("=BBBBBBBBI")
 
 
-@dataclass(frozen=True)
-class Address:
-    index: int
+class Address(NamedTuple):
+    ifindex: int
     cidr: str  # "10.1.0.5/24"
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     dst: str  # "0.0.0.0/0"
     gw: str | None
     oif: int
