@@ -41,6 +41,8 @@ class AgentOptions:
     resync: float = 1.0
     parallel: int = 8
     node_resolv: str = "/etc/resolv.conf"
+    proxy: bool = True
+    proxy_min_sync: float = 0.2
 
 
 class NodeAgent:
@@ -50,7 +52,7 @@ class NodeAgent:
         self.opts = opts or AgentOptions()
         self.paths = NodePaths(config.name, node.name)
         self.informers = InformerSet(store)
-        for r in ("pods", "services", "configmaps", "secrets"):
+        for r in ("pods", "services", "configmaps", "secrets", "endpointslices"):
             self.informers.get(r)
         self.runtimes: dict[str, PodRuntime] = {}
         self.probes: dict[tuple[str, str, str], ProbeTracker] = {}
@@ -308,6 +310,7 @@ class NodeAgent:
         self.informers.start()
         await self.informers.wait_synced()
         beat = asyncio.create_task(self.heartbeat())
+        proxy = asyncio.create_task(self.run_proxy(stop)) if self.opts.proxy else None
         log.info("node agent %s ready (%d pods adopted)", self.node.name, len(self.runtimes))
         try:
             while not stop.is_set():
@@ -317,7 +320,35 @@ class NodeAgent:
                     await asyncio.wait_for(self.kick.wait(), self.opts.resync)
         finally:
             beat.cancel()
+            if proxy is not None:
+                await asyncio.wait([proxy], timeout=5)
             await self.informers.stop()
+
+    async def run_proxy(self, stop: asyncio.Event) -> None:
+        """The node's service proxy: Services + EndpointSlices -> nftables, incrementally."""
+        from podnet.proxy.healthcheck import HealthCheckServer
+        from podnet.proxy.sync import Proxier
+
+        proxier = Proxier(self.node.name, [self.node.ip], self.config,
+                          min_sync_period=self.opts.proxy_min_sync)
+        services, slices = self.informers.get("services"), self.informers.get("endpointslices")
+        proxier.update(services.items(), slices.items())
+
+        def on_service(ev: Any) -> None:
+            (proxier.delete_service if ev.type == "DELETED" else proxier.set_service)(ev.object)
+
+        def on_slice(ev: Any) -> None:
+            (proxier.delete_endpoint_slice if ev.type == "DELETED" else proxier.set_endpoint_slice)(ev.object)
+
+        services.add_handler(on_service)
+        slices.add_handler(on_slice)
+        health = HealthCheckServer(self.node.ip)
+        try:
+            await proxier.run(stop, health)
+        except Exception:
+            log.exception("service proxy failed")
+        finally:
+            await health.close()
 
 
 def _read(path: str) -> str:

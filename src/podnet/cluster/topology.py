@@ -51,6 +51,7 @@ class Topology:
     cluster: str
     network: str
     pod_cidr: str
+    service_cidr: str
     underlay_ns: str
     external_ns: str
     external_ip: str
@@ -86,6 +87,7 @@ def plan(config: ClusterConfig) -> Topology:
         cluster=config.name,
         network=config.network,
         pod_cidr=config.pod_cidr,
+        service_cidr=config.service_cidr,
         underlay_ns=f"{netns_prefix(config.name)}underlay",
         external_ns=f"{netns_prefix(config.name)}external",
         external_ip=str(net.network_address + 2),
@@ -115,7 +117,9 @@ def external_commands(t: Topology) -> list[str]:
 
 def node_commands(t: Topology, n: NodeNet) -> list[str]:
     """Everything inside one node's namespace except the pod bridge (the CNI plugin's)."""
-    cmds = ["link set lo up", f"addr add {n.ip}/{n.prefixlen} dev eth0", "link set eth0 up"]
+    cmds = ["link set lo up", f"addr add {n.ip}/{n.prefixlen} dev eth0", "link set eth0 up",
+            # the node's own connections to ClusterIPs need a route before the proxy's DNAT
+            f"route replace {t.service_cidr} dev eth0"]
     others = [o for o in t.nodes if o.name != n.name]
     if t.network == "vxlan":
         cmds += [
