@@ -1,31 +1,54 @@
 #!/usr/bin/env bash
-# The main job: set up a fresh machine, start a podnet control plane, apply the
-# example app, and list what the controllers made. Then stop and clean up.
+# The main job: set up a fresh machine, bring up a 3-node podnet cluster, apply the
+# example app (examples/app), and show pods talking by pod IP with their real source
+# IPs, through a ClusterIP Service and through a NodePort from outside. Then tear down
+# (pass --keep to leave the cluster running).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+KEEP=0; [ "${1:-}" = "--keep" ] && KEEP=1
 ./scripts/setup.sh
-CLUSTER="${PODNET_CLUSTER:-demo}"
-export PODNET_CLUSTER="$CLUSTER"
-export PODNET_STATE_ROOT="${PODNET_STATE_ROOT:-$(mktemp -d /tmp/podnet-demo.XXXXXX)}"
-LOG="$PODNET_STATE_ROOT/controlplane.log"
+export PODNET_CLUSTER="${PODNET_CLUSTER:-demo}"
+NETWORK="${PODNET_NETWORK:-vxlan}"
 
-echo "== starting the control plane for cluster '$CLUSTER' (state in $PODNET_STATE_ROOT)"
-mkdir -p "$PODNET_STATE_ROOT"
-podnet controlplane --cluster "$CLUSTER" >"$LOG" 2>&1 &
-CP=$!
-cleanup() { kill "$CP" 2>/dev/null || true; wait "$CP" 2>/dev/null || true; rm -rf "$PODNET_STATE_ROOT"; }
-trap cleanup EXIT
-for _ in $(seq 1 100); do [ -S "$PODNET_STATE_ROOT/$CLUSTER/apiserver.sock" ] && break; sleep 0.1; done
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ "$KEEP" = 0 ]; then trap 'step "podnet down"; podnet down' EXIT; fi
 
-echo "== podnet apply -f examples/app"
+step "podnet up --nodes 3 --network $NETWORK"
+podnet up --nodes 3 --network "$NETWORK"
+
+step "podnet apply -f examples/app"
 podnet apply -f examples/app
-sleep 2
-for kind in namespaces deployments replicasets statefulsets services endpointslices networkpolicies; do
-  echo; echo "== podnet get $kind -A"; podnet get "$kind" -A -o wide || true
+
+step "waiting for the pods to run"
+for _ in $(seq 1 120); do
+  running=$(podnet get pods -n shop -o json | python3 -c 'import json,sys; print(sum(1 for p in json.load(sys.stdin)["items"] if p["status"].get("phase")=="Running" and p["status"].get("podIP")))')
+  [ "$running" -ge 7 ] && break
+  sleep 0.5
 done
-echo; echo "== podnet get pods -n shop -o wide   (Pending: no nodes until 'podnet up' exists)"
 podnet get pods -n shop -o wide
-echo; echo "== offline: the same manifests through the same controllers, nodes and IPs included"
-podnet offline -f examples/app pods -o wide
-echo; podnet offline -f examples/app endpointslices
-echo; echo "done: control-plane log in $LOG (removed on exit)"
+podnet get svc,endpointslices -n shop 2>/dev/null || { podnet get svc -n shop; podnet get endpointslices -n shop; }
+
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+FRONTEND=$(podnet get pods -n shop -l app=frontend -o json | json 'd["items"][0]["metadata"]["name"]')
+FRONTEND_IP=$(podnet get pods -n shop -l app=frontend -o json | json 'd["items"][0]["status"]["podIP"]')
+BACKENDS=$(podnet get pods -n shop -l app=backend -o json | json '" ".join(p["status"]["podIP"] for p in d["items"])')
+BACKEND_VIP=$(podnet get svc backend -n shop -o json | json 'd["spec"]["clusterIP"]')
+NODE_IP=$(podnet get nodes -o json | json '[a["address"] for a in d["items"][0]["status"]["addresses"] if a["type"]=="InternalIP"][0]')
+
+step "pod to pod by pod IP: each backend sees the frontend's own IP ($FRONTEND_IP)"
+for ip in $BACKENDS; do
+  printf '%s -> %s:8080/clientip  =>  ' "$FRONTEND" "$ip"
+  podnet exec -n shop "$FRONTEND" -- curl -s --max-time 3 "http://$ip:8080/clientip"; echo
+done
+
+step "through the backend ClusterIP $BACKEND_VIP (nftables DNAT, random endpoint per connection)"
+for _ in 1 2 3 4 5 6; do
+  podnet exec -n shop "$FRONTEND" -- curl -s --max-time 3 "http://$BACKEND_VIP:8080/hostname"; echo
+done
+
+step "from the external namespace to the frontend NodePort $NODE_IP:30080"
+podnet exec --external -- curl -s --max-time 3 "http://$NODE_IP:30080/"; echo
+
+if [ "$KEEP" = 1 ]; then
+  step "cluster '$PODNET_CLUSTER' left running: podnet status; podnet down when done"
+fi
