@@ -76,7 +76,26 @@ def up(config: ClusterConfig, store_url: str | None, options: dict[str, Any], pr
     _start_supervisor(config.name)
     progress("control plane and node agents starting")
     wait_ready(config.name, len(config.nodes), timeout, progress)
+    install_addons(config, progress)
     return "created"
+
+
+def install_addons(config: ClusterConfig, progress: Progress) -> None:
+    """Apply the cluster's system objects (kube-dns, ...) from ``podnet.cluster.addons``."""
+    from podnet.apiserver.apply import apply_all
+    from podnet.apiserver.client import Client
+    from podnet.cluster import addons
+
+    objs = addons.manifests(config)
+    if not objs:
+        return
+
+    async def run() -> list[str]:
+        async with Client(socket_path=str(apiserver_socket(config.name))) as c:
+            return await apply_all(c, objs)
+
+    for line in asyncio.run(run()):
+        progress(f"addon {line}")
 
 
 def _start_supervisor(cluster: str) -> None:
