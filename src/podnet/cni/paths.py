@@ -24,7 +24,7 @@ LAUNCHER = """#!{python} -IS
 import sys
 sys.path.insert(0, {src!r})
 from {module} import main
-main()
+sys.exit(main())
 """
 
 
