@@ -149,3 +149,20 @@ def test_exec_and_replaced_pod_gets_new_ip(cluster: Cluster) -> None:
     new = [p for p in now if p["metadata"]["name"] not in {q["metadata"]["name"] for q in pods}]
     assert len(new) == 1
     assert new[0]["status"]["podIP"] != victim["status"]["podIP"]
+
+
+def test_vxlan_across_two_l3_subnets_joined_by_a_router(tmp_path_factory: pytest.TempPathFactory) -> None:
+    cfg = tmp_path_factory.mktemp("l3") / "cluster.yaml"
+    cfg.write_text("network: vxlan\nsubnets: [172.18.0.0/24, 172.19.0.0/24]\nnodes: 2\n")
+    for c in make_cluster(tmp_path_factory, "-f", str(cfg)):
+        nodes = {n["metadata"]["name"]: n for n in c.get("nodes")["items"]}
+        addrs = {name: next(a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP")
+                 for name, n in nodes.items()}
+        assert addrs == {"node-1": "172.18.0.11", "node-2": "172.19.0.12"}
+        # the nodes are not on one L2: node-2 is reached through the router
+        route = in_netns(f"pn-{c.name}-node-1", "ip", "route", "get", "172.19.0.12").stdout
+        assert "via 172.18.0.1" in route
+        c.podnet("apply", "-f", "-", stdin=NINE_PODS.replace("replicas: 9", "replicas: 4"))
+        pods = c.running_pods("default", 4)
+        assert {p["spec"]["nodeName"] for p in pods} == {"node-1", "node-2"}
+        reachability(c, pods)

@@ -19,6 +19,7 @@ SERVICE_CIDR = "10.96.0.0/12"
 NODE_CIDR = "172.18.0.0/16"
 DNS_DOMAIN = "cluster.local"
 NODE_PORT_RANGE = (30000, 32767)
+LB_POOL = "172.18.255.200-172.18.255.250"  # LoadBalancer ingress IPs, on the underlay
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class ClusterConfig:
     node_port_range: tuple[int, int] = NODE_PORT_RANGE
     network: str = "flat"
     nodes: tuple[NodeConfig, ...] = field(default_factory=tuple)
+    lb_pool: str = LB_POOL
+    # Underlay L3 subnets joined by a router namespace; empty: one L2 network (node_cidr).
+    subnets: tuple[str, ...] = ()
 
     @property
     def kubernetes_service_ip(self) -> str:
@@ -62,6 +66,8 @@ class ClusterConfig:
             node_port_range=self.node_port_range,
             network=self.network,
             nodes=tuple(default_node(self, i) for i in range(1, count + 1)),
+            subnets=self.subnets,
+            lb_pool=self.lb_pool,
         )
 
 
@@ -76,7 +82,9 @@ def node_pod_cidr(pod_cidr: str, index: int) -> str:
 
 
 def default_node(cfg: ClusterConfig, index: int) -> NodeConfig:
-    base = ipaddress.ip_network(cfg.node_cidr).network_address
+    """node-i: the next /24 of pods; an IP in node_cidr, or round-robin over the subnets."""
+    cidr = cfg.subnets[(index - 1) % len(cfg.subnets)] if cfg.subnets else cfg.node_cidr
+    base = ipaddress.ip_network(cidr).network_address
     return NodeConfig(f"node-{index}", str(base + 10 + index), node_pod_cidr(cfg.pod_cidr, index))
 
 

@@ -10,6 +10,9 @@ nodes:                    # or `nodes: 3`
   - name: alpha
   - name: beta
     ip: 172.18.0.22       # optional; podCIDR too
+subnets:                  # optional: L3 subnets joined by a router (vxlan only);
+  - 172.18.0.0/24         # nodes without an ip are spread over them
+  - 172.19.0.0/24
 ```
 """
 
@@ -23,7 +26,7 @@ import yaml
 
 from podnet.api.config import ClusterConfig, NodeConfig, default_node
 
-KEYS = {"name", "network", "podCIDR", "serviceCIDR", "nodeCIDR", "nodes"}
+KEYS = {"name", "network", "podCIDR", "serviceCIDR", "nodeCIDR", "nodes", "subnets"}
 
 
 class ConfigFileError(ValueError):
@@ -31,7 +34,8 @@ class ConfigFileError(ValueError):
 
 
 def build(name: str, nodes: int | list[dict[str, Any]], network: str, pod_cidr: str,
-          service_cidr: str, node_cidr: str = "172.18.0.0/16", source: str = "options") -> ClusterConfig:
+          service_cidr: str, node_cidr: str = "172.18.0.0/16", source: str = "options",
+          subnets: list[str] | None = None) -> ClusterConfig:
     """A validated ClusterConfig; errors name the source and the field."""
     def fail(field: str, msg: str) -> ConfigFileError:
         return ConfigFileError(f"{source}: {field}: {msg}")
@@ -46,8 +50,17 @@ def build(name: str, nodes: int | list[dict[str, Any]], network: str, pod_cidr: 
             raise fail(field, f"Invalid value: {value!r}: {e}") from None
     if nets["podCIDR"].overlaps(nets["serviceCIDR"]):
         raise fail("serviceCIDR", f"Invalid value: {service_cidr!r}: overlaps podCIDR {pod_cidr}")
+    homes = []
+    for i, sub in enumerate(subnets or []):
+        try:
+            homes.append(ipaddress.ip_network(str(sub)))
+        except ValueError as e:
+            raise fail(f"subnets[{i}]", f"Invalid value: {sub!r}: {e}") from None
+    if len(homes) > 1 and network != "vxlan":
+        raise fail("network", "nodes on several L3 subnets need network: vxlan (host-gw needs one L2)")
     base = ClusterConfig(name=name, pod_cidr=pod_cidr, service_cidr=service_cidr, node_cidr=node_cidr,
-                         network=network)
+                         network=network, subnets=tuple(str(h) for h in homes))
+    homes = homes or [nets["nodeCIDR"]]
     if isinstance(nodes, int):
         if not 1 <= nodes <= 200:
             raise fail("nodes", f"Invalid value: {nodes}: must be between 1 and 200")
@@ -60,8 +73,9 @@ def build(name: str, nodes: int | list[dict[str, Any]], network: str, pod_cidr: 
         ip = str(n.get("ip", d.ip))
         pod = str(n.get("podCIDR", d.pod_cidr))
         try:
-            if ipaddress.ip_address(ip) not in nets["nodeCIDR"]:
-                raise fail(f"nodes[{i - 1}].ip", f"Invalid value: {ip!r}: not inside nodeCIDR {node_cidr}")
+            if not any(ipaddress.ip_address(ip) in h for h in homes):
+                where = ", ".join(str(h) for h in homes)
+                raise fail(f"nodes[{i - 1}].ip", f"Invalid value: {ip!r}: not inside {where}")
             if not ipaddress.ip_network(pod).subnet_of(nets["podCIDR"]):  # type: ignore[arg-type]
                 raise fail(f"nodes[{i - 1}].podCIDR",
                            f"Invalid value: {pod!r}: not inside podCIDR {pod_cidr}")
@@ -74,7 +88,7 @@ def build(name: str, nodes: int | list[dict[str, Any]], network: str, pod_cidr: 
     if len(set(names)) != len(names):
         raise fail("nodes", "Duplicate value: node names must be unique")
     return ClusterConfig(name=name, pod_cidr=pod_cidr, service_cidr=service_cidr, node_cidr=node_cidr,
-                         network=network, nodes=tuple(out))
+                         network=network, nodes=tuple(out), subnets=base.subnets)
 
 
 def load(path: str, defaults: dict[str, Any]) -> ClusterConfig:
@@ -91,4 +105,5 @@ def load(path: str, defaults: dict[str, Any]) -> ClusterConfig:
                  str(data.get("network", defaults["network"])),
                  str(data.get("podCIDR", defaults["pod_cidr"])),
                  str(data.get("serviceCIDR", defaults["service_cidr"])),
-                 str(data.get("nodeCIDR", "172.18.0.0/16")), source=path)
+                 str(data.get("nodeCIDR", "172.18.0.0/16")), source=path,
+                 subnets=[str(x) for x in data.get("subnets") or []])

@@ -25,7 +25,7 @@ from typing import Any
 from podnet.agent.paths import NodePaths
 from podnet.api.config import ClusterConfig, apiserver_socket, state_dir
 from podnet.cluster import network, processes, state
-from podnet.cluster.topology import netns_prefix, plan
+from podnet.cluster.topology import TopologyError, netns_prefix, plan
 from podnet.kernel import iproute, netns
 
 Progress = Callable[[str], None]
@@ -66,13 +66,18 @@ def up(config: ClusterConfig, store_url: str | None, options: dict[str, Any], pr
     sdir = state_dir(config.name)
     sdir.mkdir(parents=True, exist_ok=True)
     os.chmod(sdir, 0o700)
-    topo = plan(config)
+    try:
+        topo = plan(config)
+    except TopologyError as e:
+        raise ClusterError(str(e)) from None
     url = store_url or f"sqlite://{sdir / 'store.db'}"
     rec = state.ClusterRecord(config, url, topo.namespaces, options)
     rec.save()
     progress(f"creating namespaces: {', '.join(topo.namespaces)}")
     network.create(topo)
-    progress(f"{config.network} pod network between {len(topo.nodes)} nodes on {config.node_cidr}")
+    where = (f"subnets {', '.join(config.subnets)} joined by {topo.router_ns}" if topo.router_ns
+             else config.node_cidr)
+    progress(f"{config.network} pod network between {len(topo.nodes)} nodes on {where}")
     _start_supervisor(config.name)
     progress("control plane and node agents starting")
     wait_ready(config.name, len(config.nodes), timeout, progress)

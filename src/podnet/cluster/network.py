@@ -18,6 +18,7 @@ from podnet.cluster.topology import (
     node_commands,
     node_fdb_commands,
     node_masquerade_ruleset,
+    router_commands,
     underlay_commands,
 )
 from podnet.kernel import iproute, netns, nft
@@ -31,6 +32,9 @@ def create(t: Topology) -> None:
         for name in t.namespaces:
             netns.create(name)
         iproute.batch(t.underlay_ns, underlay_commands(t))
+        if t.router_ns:
+            iproute.sysctl(t.router_ns, "net.ipv4.ip_forward", "1")
+            iproute.batch(t.router_ns, router_commands(t))
         iproute.batch(t.external_ns, external_commands(t))
         for n in t.nodes:
             iproute.sysctl(n.netns, "net.ipv4.ip_forward", "1")

@@ -49,5 +49,6 @@ def load(cluster: str) -> ClusterRecord | None:
     cfg = dict(data["config"])
     cfg["nodes"] = tuple(NodeConfig(**n) for n in cfg.get("nodes", []))
     cfg["node_port_range"] = tuple(cfg.get("node_port_range", (30000, 32767)))
+    cfg["subnets"] = tuple(cfg.get("subnets", ()))
     return ClusterRecord(ClusterConfig(**cfg), data.get("store_url", ""),
                          list(data.get("namespaces", [])), dict(data.get("options", {})))

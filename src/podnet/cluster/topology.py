@@ -8,6 +8,11 @@ names are predictable (Mininet-style) so a learner can find every piece:
   ``pnu<i>`` on the underlay side), pod bridge ``cni0`` made by the CNI plugin;
 * ``pn-<cluster>-external``: "the internet", ``eth0`` on the underlay.
 
+With several underlay subnets (``subnets`` in the cluster YAML) each subnet is
+its own bridge ``pnbr<i>`` and ``pn-<cluster>-router`` joins them (``eth<i>``
+holding each subnet's first address); nodes and the external namespace route
+through it. Only ``vxlan`` works across subnets: host-gw routes need one L2.
+
 Pod networks between nodes: ``flat`` (host-gw: each node routes the other
 nodes' pod ranges via their node IPs) or ``vxlan`` (flannel's model: device
 ``pnvx`` VNI 1, UDP 8472, MTU 1450, address ``<podCIDR>.0/32``; per remote node an
@@ -20,13 +25,30 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 
-from podnet.api.config import ClusterConfig, NodeConfig
+from podnet.api.config import ClusterConfig
 
-UNDERLAY_BRIDGE = "pnbr0"
 VXLAN_DEV = "pnvx"
 VXLAN_VNI = 1
 VXLAN_PORT = 8472
 VXLAN_MTU = 1450
+
+
+@dataclass(frozen=True)
+class Subnet:
+    index: int
+    cidr: str
+
+    @property
+    def bridge(self) -> str:
+        return f"pnbr{self.index}"
+
+    @property
+    def prefixlen(self) -> int:
+        return ipaddress.ip_network(self.cidr).prefixlen
+
+    @property
+    def router_ip(self) -> str:
+        return str(ipaddress.ip_network(self.cidr).network_address + 1)
 
 
 @dataclass(frozen=True)
@@ -39,6 +61,8 @@ class NodeNet:
     pod_cidr: str
     underlay_port: str
     vtep_mac: str
+    subnet: int = 0
+    gateway: str | None = None
 
     @property
     def vtep_ip(self) -> str:
@@ -56,10 +80,17 @@ class Topology:
     external_ns: str
     external_ip: str
     nodes: tuple[NodeNet, ...]
+    subnets: tuple[Subnet, ...] = ()
+    router_ns: str | None = None
 
     @property
     def namespaces(self) -> list[str]:
-        return [self.underlay_ns, *(n.netns for n in self.nodes), self.external_ns]
+        extra = [self.router_ns] if self.router_ns else []
+        return [self.underlay_ns, *extra, *(n.netns for n in self.nodes), self.external_ns]
+
+    @property
+    def external_gateway(self) -> str | None:
+        return self.subnets[0].router_ip if self.router_ns else None
 
     def node(self, name: str) -> NodeNet:
         for n in self.nodes:
@@ -78,11 +109,25 @@ def netns_prefix(cluster: str) -> str:
     return f"pn-{cluster}-"
 
 
+class TopologyError(ValueError):
+    """A cluster shape that cannot be built (says which node or subnet and why)."""
+
+
 def plan(config: ClusterConfig) -> Topology:
-    net = ipaddress.ip_network(config.node_cidr)
-    nodes = tuple(
-        _node(config, i, n, net.prefixlen) for i, n in enumerate(config.nodes, start=1)
-    )
+    subnets = tuple(Subnet(i, c) for i, c in enumerate(config.subnets or (config.node_cidr,)))
+    routed = len(subnets) > 1
+    if routed and config.network != "vxlan":
+        raise TopologyError("nodes on several L3 subnets need --network vxlan (host-gw routes need one L2)")
+    nodes = []
+    for i, n in enumerate(config.nodes, start=1):
+        home = next((s for s in subnets if ipaddress.ip_address(n.ip) in ipaddress.ip_network(s.cidr)), None)
+        if home is None:
+            where = ", ".join(s.cidr for s in subnets)
+            raise TopologyError(f"node {n.name}: IP {n.ip} is in none of {where}")
+        nodes.append(NodeNet(i, n.name, f"{netns_prefix(config.name)}{n.name}", n.ip, home.prefixlen,
+                             n.pod_cidr, f"pnu{i}", _mac(config.name, n.name), home.index,
+                             home.router_ip if routed else None))
+    net = ipaddress.ip_network(subnets[0].cidr)
     return Topology(
         cluster=config.name,
         network=config.network,
@@ -91,28 +136,40 @@ def plan(config: ClusterConfig) -> Topology:
         underlay_ns=f"{netns_prefix(config.name)}underlay",
         external_ns=f"{netns_prefix(config.name)}external",
         external_ip=str(net.network_address + 2),
-        nodes=nodes,
+        nodes=tuple(nodes),
+        subnets=subnets,
+        router_ns=f"{netns_prefix(config.name)}router" if routed else None,
     )
 
 
-def _node(config: ClusterConfig, index: int, n: NodeConfig, prefixlen: int) -> NodeNet:
-    return NodeNet(index, n.name, f"{netns_prefix(config.name)}{n.name}", n.ip, prefixlen,
-                   n.pod_cidr, f"pnu{index}", _mac(config.name, n.name))
-
-
 def underlay_commands(t: Topology) -> list[str]:
-    cmds = [f"link add {UNDERLAY_BRIDGE} type bridge", f"link set {UNDERLAY_BRIDGE} up", "link set lo up"]
+    cmds = ["link set lo up"]
+    for s in t.subnets:
+        cmds += [f"link add {s.bridge} type bridge", f"link set {s.bridge} up"]
+        if t.router_ns:
+            cmds += [f"link add pnr{s.index} type veth peer name eth{s.index} netns {t.router_ns}",
+                     f"link set pnr{s.index} master {s.bridge} up"]
     for n in t.nodes:
         cmds += [f"link add {n.underlay_port} type veth peer name eth0 netns {n.netns}",
-                 f"link set {n.underlay_port} master {UNDERLAY_BRIDGE} up"]
+                 f"link set {n.underlay_port} master {t.subnets[n.subnet].bridge} up"]
     cmds += [f"link add pnux type veth peer name eth0 netns {t.external_ns}",
-             f"link set pnux master {UNDERLAY_BRIDGE} up"]
+             f"link set pnux master {t.subnets[0].bridge} up"]
+    return cmds
+
+
+def router_commands(t: Topology) -> list[str]:
+    cmds = ["link set lo up"]
+    for s in t.subnets:
+        cmds += [f"addr add {s.router_ip}/{s.prefixlen} dev eth{s.index}", f"link set eth{s.index} up"]
     return cmds
 
 
 def external_commands(t: Topology) -> list[str]:
-    prefix = t.nodes[0].prefixlen if t.nodes else 16
-    return ["link set lo up", f"addr add {t.external_ip}/{prefix} dev eth0", "link set eth0 up"]
+    cmds = ["link set lo up", f"addr add {t.external_ip}/{t.subnets[0].prefixlen} dev eth0",
+            "link set eth0 up"]
+    if t.external_gateway:
+        cmds.append(f"route add default via {t.external_gateway}")
+    return cmds
 
 
 def node_commands(t: Topology, n: NodeNet) -> list[str]:
@@ -120,6 +177,8 @@ def node_commands(t: Topology, n: NodeNet) -> list[str]:
     cmds = ["link set lo up", f"addr add {n.ip}/{n.prefixlen} dev eth0", "link set eth0 up",
             # the node's own connections to ClusterIPs need a route before the proxy's DNAT
             f"route replace {t.service_cidr} dev eth0"]
+    if n.gateway:
+        cmds.append(f"route add default via {n.gateway}")
     others = [o for o in t.nodes if o.name != n.name]
     if t.network == "vxlan":
         cmds += [

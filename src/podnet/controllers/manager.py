@@ -22,6 +22,7 @@ from podnet.controllers.defaults import DefaultsController
 from podnet.controllers.deployment import DeploymentController
 from podnet.controllers.endpointslice import EndpointSliceController
 from podnet.controllers.informer import InformerSet
+from podnet.controllers.loadbalancer import LoadBalancerController
 from podnet.controllers.namespace import NamespaceController
 from podnet.controllers.node_lifecycle import NodeLifecycleController
 from podnet.controllers.pod_gc import PodGCController
@@ -46,6 +47,7 @@ ALL_CONTROLLERS: tuple[type[Controller], ...] = (
     Scheduler,
     PodGCController,
     EndpointSliceController,
+    LoadBalancerController,
 )
 
 # What the offline pipeline runs: no clocks (heartbeats of a dump are old) and

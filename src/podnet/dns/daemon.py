@@ -49,6 +49,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="answers for <a-b-c-d>.<ns>.pod.<zone> (CoreDNS's pods option)")
     p.add_argument("--autopath", action="store_true",
                    help="answer a pod's search path in one query (CoreDNS autopath)")
+    p.add_argument("--health-listen", metavar="ADDR:PORT",
+                   help="serve GET /health and /ready here (CoreDNS's health and ready plugins)")
+    p.add_argument("--lameduck", type=float, default=0.0, metavar="SECONDS",
+                   help="on SIGTERM, report not ready and keep answering this long before exiting")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--apiserver-socket", help="the API server's unix socket: list + watch")
     src.add_argument("--manifests", nargs="+", help="serve these YAML/JSON files offline")
@@ -84,6 +88,13 @@ async def serve(args: argparse.Namespace, port: int, ready: Any = None) -> None:
 
         sync = ZoneSync(Client(socket_path=args.apiserver_socket), zone)
         await sync.start()
+    stopping = False
+    health = None
+    if args.health_listen:
+        from podnet.dns.health import HealthServer
+
+        health = HealthServer(args.health_listen, lambda: zone.synced and not stopping)
+        await health.start()
     gc.freeze()  # the loaded zone is long-lived: keep it out of the collector's scans
     if ready is not None:
         ready.put(server.port)
@@ -96,7 +107,13 @@ async def serve(args: argparse.Namespace, port: int, ready: Any = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
+        if args.lameduck > 0:
+            stopping = True  # /ready fails: the replica leaves its Service while still answering
+            log.info("lame duck: answering for %.1fs more", args.lameduck)
+            await asyncio.sleep(args.lameduck)
     finally:
+        if health is not None:
+            await health.close()
         if sync is not None:
             await sync.stop()
             await sync.store.close()
@@ -158,7 +175,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         if p.pid is not None and p.is_alive():
             os.kill(p.pid, signal.SIGTERM)
     for p in procs:
-        p.join(timeout=5)
+        p.join(timeout=5 + args.lameduck)
         if p.is_alive():
             p.kill()
     return 0

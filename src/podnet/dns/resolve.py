@@ -21,6 +21,8 @@ names left to try once ``base.NS.svc.<zone>`` was NXDOMAIN for a pod of NS.
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,13 +121,69 @@ def from_message(msg: dnslib.DNSRecord) -> Answer:
                   authoritative=bool(msg.header.aa))
 
 
-def server_asker(host: str, port: int = 53, timeout: float = 2.0, tcp: bool = False) -> Ask:
+MakeSocket = Callable[[int, int], socket.socket]  # (family, type) -> socket
+
+
+class NoAnswer(OSError):
+    """No server answered a query within its attempts."""
+
+
+def _udp(packet: bytes, qid: int, addr: tuple[str, int], timeout: float, sock: socket.socket) -> bytes:
+    sock.settimeout(timeout)
+    sock.connect(addr)  # connected: ICMP errors surface, stray datagrams are dropped
+    sock.send(packet)
+    deadline = time.monotonic() + timeout
+    while True:
+        sock.settimeout(max(0.001, deadline - time.monotonic()))
+        data = sock.recv(65535)
+        if len(data) >= 2 and int.from_bytes(data[:2], "big") == qid:
+            return data
+
+
+def _tcp(packet: bytes, addr: tuple[str, int], timeout: float, sock: socket.socket) -> bytes:
+    sock.settimeout(timeout)
+    sock.connect(addr)
+    sock.sendall(len(packet).to_bytes(2, "big") + packet)
+    buf = b""
+    while len(buf) < 2 or len(buf) < 2 + int.from_bytes(buf[:2], "big"):
+        chunk = sock.recv(65535)
+        if not chunk:
+            raise NoAnswer(f"{addr[0]}:{addr[1]} closed the TCP connection")
+        buf += chunk
+    return buf[2:2 + int.from_bytes(buf[:2], "big")]
+
+
+def exchange(q: dnslib.DNSRecord, host: str, port: int = 53, timeout: float = 2.0,
+             attempts: int = 2, tcp: bool = False, make_socket: MakeSocket | None = None
+             ) -> dnslib.DNSRecord:
+    """Send ``q`` as a stub resolver does: UDP, ``attempts`` tries of ``timeout`` seconds each
+    from a fresh socket (so a fresh source port), over TCP when the answer is truncated.
+    ``make_socket`` creates the sockets (e.g. inside another network namespace)."""
+    make = make_socket or socket.socket
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    packet, addr = q.pack(), (host, port)
+    last: Exception | None = None
+    for _ in range(max(1, attempts)):
+        try:
+            if not tcp:
+                with make(family, socket.SOCK_DGRAM) as s:
+                    reply = dnslib.DNSRecord.parse(_udp(packet, q.header.id, addr, timeout, s))
+                if not reply.header.tc:
+                    return reply
+            with make(family, socket.SOCK_STREAM) as s:
+                return dnslib.DNSRecord.parse(_tcp(packet, addr, timeout, s))
+        except (OSError, dnslib.DNSError) as e:
+            last = e
+    raise NoAnswer(f"no answer from {host}:{port} ({last or 'timed out'})")
+
+
+def server_asker(host: str, port: int = 53, timeout: float = 2.0, tcp: bool = False,
+                 attempts: int = 1, make_socket: MakeSocket | None = None) -> Ask:
     """Answers from a DNS server (real queries: what a pod's resolver does)."""
 
     def ask(name: str, qtype: str) -> Answer:
         q = dnslib.DNSRecord.question(name, qtype)
-        raw = q.send(host, port, tcp=tcp, timeout=timeout)
-        return from_message(dnslib.DNSRecord.parse(raw))
+        return from_message(exchange(q, host, port, timeout, attempts, tcp, make_socket))
 
     return ask
 
