@@ -46,6 +46,7 @@ from podnet.api.kinds import Obj, name_of
 from podnet.controllers.podutil import is_ready, pod_ip
 
 NS = "bench"
+IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.47"  # no command: the built-in server
 RESULTS: dict[str, Any] = {}
 
 
@@ -137,7 +138,7 @@ def part_up(root: Path, refs: Refs, keep: dict[str, Cluster]) -> None:
 def pinned_pod(name: str, node: str) -> Obj:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
             "spec": {"nodeSelector": {"kubernetes.io/hostname": node},
-                     "containers": [{"name": "web", "ports": [{"containerPort": 8080}]}]}}
+                     "containers": [{"name": "web", "image": IMAGE, "ports": [{"containerPort": 8080}]}]}}
 
 
 def wait_pods(c: Cluster, names: list[str], timeout: float = 120) -> dict[str, str]:
@@ -185,7 +186,7 @@ def workload(pods: int, deployments: int) -> list[Obj]:
         objs.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": app, "namespace": NS},
                      "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app}},
                               "template": {"metadata": {"labels": {"app": app}}, "spec": {
-                                  "containers": [{"name": "web",
+                                  "containers": [{"name": "web", "image": IMAGE,
                                                   "ports": [{"name": "http", "containerPort": 8080}]}]}}}})
     return objs
 

@@ -14,6 +14,7 @@ Every namespace made here starts with ``pn-r<random>-`` and is removed by ``clea
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import secrets
 import subprocess
@@ -46,7 +47,7 @@ class Refs:
 
     def ip_topology(self, nodes: int, network: str) -> float:
         """Seconds to build ``nodes`` nodes' namespaces and links with ``ip``."""
-        name = self.prefix.removeprefix("pn-").rstrip("-") + secrets.token_hex(1)
+        name = f"{self.prefix.removeprefix('pn-')}t{secrets.token_hex(1)}"  # namespaces start with prefix
         topo = plan(ClusterConfig(name=name, network=network).with_nodes(nodes))
         t0 = time.perf_counter()
         self.add_netns(topo.namespaces)
@@ -97,8 +98,9 @@ def iperf(client_ns: str, server_ns: str, server_ip: str, seconds: float) -> flo
         for _ in range(50):
             r = subprocess.run(["ip", "netns", "exec", client_ns, "iperf3", "-c", server_ip, "-p", "5299",
                                 "-t", str(seconds), "-J"], capture_output=True, text=True)
-            if r.returncode == 0:
-                return float(json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"]) / 1e9
+            with contextlib.suppress(ValueError, KeyError):
+                if r.returncode == 0:
+                    return float(json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"]) / 1e9
             time.sleep(0.1)  # server not listening yet
         raise RuntimeError(f"iperf3 {client_ns} -> {server_ip} failed: {r.stdout[-500:]} {r.stderr[-500:]}")
     finally:

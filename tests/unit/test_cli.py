@@ -52,6 +52,8 @@ def test_apply_get_label_describe_delete(cluster: dict[str, str]) -> None:
     svc = yaml.safe_load(podnet(cluster, "get", "svc", "frontend", "-n", "shop", "-o", "yaml").stdout)
     assert svc["spec"]["ports"][0]["nodePort"] == 30080
     assert svc["spec"]["clusterIP"].startswith("10.")
+    both = podnet(cluster, "get", "deploy,svc", "-n", "shop").stdout
+    assert both.count("frontend") == 2 and "\n\nNAME" in both and "CLUSTER-IP" in both
     table = podnet(cluster, "get", "svc", "-A").stdout.splitlines()
     assert table[0].split()[:3] == ["NAMESPACE", "NAME", "TYPE"]
     assert any(line.split()[:2] == ["default", "kubernetes"] and "10.96.0.1" in line for line in table)

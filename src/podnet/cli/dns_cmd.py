@@ -20,13 +20,13 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
+import dnslib
 import typer
 
 from podnet.cli.connect import cluster_name
 from podnet.cli.resources import CliError
 from podnet.dns.resolve import Ask, MakeSocket, Resolution, resolve
 
-TYPES = ("A", "AAAA", "SRV", "PTR", "CNAME", "TXT", "SOA", "NS", "ANY")
 
 
 def register(app: typer.Typer) -> None:
@@ -49,8 +49,8 @@ def dns(
 ) -> None:
     """Resolve NAME as a pod in NS would (search path, ndots:5): live, or offline with -f."""
     qtype = qtype.upper()
-    if qtype not in TYPES:
-        raise typer.BadParameter(f"unknown record type {qtype!r}: use one of {', '.join(TYPES)}")
+    if not hasattr(dnslib.QTYPE, qtype):
+        raise typer.BadParameter(f"unknown record type {qtype!r}: use A, AAAA, SRV, PTR, TXT...")
     if output not in (None, "json"):
         raise typer.BadParameter(f"unknown output format {output!r}: use json")
     name, qtype = _reverse_name(name, qtype)
@@ -99,8 +99,13 @@ def _offline(files: list[str]) -> tuple[Ask, str]:
         state = load(files)
     except (InvalidInput, OSError) as e:
         raise CliError(str(e)) from None
+    from podnet.cluster.addons import NAMESPACE, SERVICE, dns_service
+
     zone = Zone(domain=state.config.dns_domain)
-    zone.load([*state.namespaces, *state.services, *state.endpoint_slices, *state.pods])
+    objs = [*state.namespaces, *state.services, *state.endpoint_slices, *state.pods]
+    if state.get("Service", NAMESPACE, SERVICE) is None:
+        objs.append(dns_service(state.config))  # what `podnet up` adds to every cluster
+    zone.load(objs)
     return zone_asker(zone), zone.domain
 
 
@@ -121,7 +126,7 @@ def _live(cluster: str, node: str | None, server: str | None) -> tuple[Ask, str]
     if not netns.exists(target):
         raise CliError(f"error: namespace {target} does not exist (is cluster {cluster!r} up?)")
     make = _socket_maker(target)
-    ask = server_asker(server or config.dns_service_ip, 53, timeout=2.0, attempts=2,
+    ask = server_asker(server or config.dns_service_ip, 53, timeout=5.0, attempts=2,
                        make_socket=make)
     return ask, config.dns_domain
 

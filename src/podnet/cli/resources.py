@@ -123,27 +123,48 @@ def get(
     cluster: str, kind: str, name: str | None, namespace: str | None, all_namespaces: bool,
     selector: str | None, fmt: str | None,
 ) -> None:
+    """``get KIND[,KIND...] [NAME]``: one table per kind, like kubectl."""
     from podnet.api.selectors import SelectorError, parse
     from podnet.store.base import NotFound
 
-    k = _kind(kind)
+    kinds = [_kind(k) for k in kind.split(",") if k]
+    if name and len(kinds) > 1:
+        raise CliError("error: a name can only be given with a single kind")
     try:
         sel = parse(selector) if selector else None
     except SelectorError as e:
         raise CliError(f"error: {e}") from None
-    ns: str | None = None if (all_namespaces or not k.namespaced) else (namespace or "default")
 
-    async def run(client: Any) -> list[Obj]:
+    def scope(k: Kind) -> str | None:
+        return None if (all_namespaces or not k.namespaced) else (namespace or "default")
+
+    async def run(client: Any) -> list[list[Obj]]:
         if name:
-            return [await client.get(k.plural, ns or "", name)]
-        items, _ = await client.list(k.plural, ns, sel)
-        return list(items)
+            return [[await client.get(kinds[0].plural, scope(kinds[0]) or "", name)]]
+        return [list((await client.list(k.plural, scope(k), sel))[0]) for k in kinds]
 
     try:
-        objs = with_client(cluster, run)
+        results = with_client(cluster, run)
     except NotFound:
-        raise CliError(f'Error from server (NotFound): {k.plural} "{name}" not found') from None
-    render(k, objs, fmt, bool(name), all_namespaces, f" in {ns} namespace" if ns else "")
+        raise CliError(f'Error from server (NotFound): {kinds[0].plural} "{name}" not found') from None
+    if len(kinds) > 1 and fmt in ("json", "yaml"):
+        items = [output.with_type(k, o) for k, objs in zip(kinds, results, strict=True) for o in objs]
+        doc = {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
+        text = output.to_json(doc) + "\n" if fmt == "json" else output.to_yaml(doc)
+        print(text, end="")
+        return
+    shown = 0
+    for k, objs in zip(kinds, results, strict=True):
+        if len(kinds) > 1 and not objs:
+            continue
+        if shown and fmt not in ("name",):
+            print()
+        ns = scope(k)
+        render(k, objs, fmt, bool(name), all_namespaces, f" in {ns} namespace" if ns else "")
+        shown += 1
+    if len(kinds) > 1 and not shown:
+        ns = namespace or "default"
+        print(f"No resources found{'' if all_namespaces else f' in {ns} namespace'}.", file=sys.stderr)
 
 
 def parse_meta_pairs(pairs: list[str]) -> tuple[dict[str, str], list[str]]:

@@ -13,19 +13,25 @@
 
 While the plugin runs, ``sys.stdout`` points at stderr, so a stray print can
 never corrupt the result: stdout carries the result or the error, nothing else.
+
+Everything on this path is imported by every plugin process, so it sticks to
+built-in and C modules (no ``typing``, ``re``, ``json``; see docs/cni.md,
+Performance): ``typing`` only for the type checker, JSON through
+:mod:`podnet.cni.jsonio`, plain classes instead of NamedTuples.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
-from typing import Any, NamedTuple, TextIO
 
-from podnet.cni import errors
+from podnet.cni import errors, jsonio
 from podnet.cni.errors import CniError
 from podnet.cni.result import LATEST, SUPPORTED_VERSIONS, Result, at_least, require_supported
+
+TYPE_CHECKING = False  # typing costs ~5 ms to import; annotations are strings anyway
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
 _REQUIRED = {
@@ -36,21 +42,33 @@ _REQUIRED = {
     "STATUS": (),
 }
 _MIN_VERSION = {"CHECK": "0.4.0", "GC": "1.1.0", "STATUS": "1.1.0"}
-_CONTAINER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_ID_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_ID_REST = _ID_FIRST | frozenset("_.-")
 
 
-class CmdArgs(NamedTuple):
+def valid_container_id(cid: str) -> bool:
+    """The spec's container id: ``^[A-Za-z0-9][A-Za-z0-9_.\\-]*$`` (checked without ``re``)."""
+    return bool(cid) and cid[0] in _ID_FIRST and all(c in _ID_REST for c in cid)
+
+
+class CmdArgs:
     """One invocation: the CNI_* environment plus the decoded configuration."""
 
-    command: str
-    container_id: str
-    netns: str
-    ifname: str
-    args: str
-    path: list[str]
-    stdin: bytes
-    config: dict[str, Any] = {}
-    environ: dict[str, str] = {}
+    __slots__ = ("command", "container_id", "netns", "ifname", "args", "path", "stdin", "config",
+                 "environ")
+
+    def __init__(self, command: str, container_id: str, netns: str, ifname: str, args: str,
+                 path: list[str], stdin: bytes, config: dict[str, Any] | None = None,
+                 environ: dict[str, str] | None = None) -> None:
+        self.command = command
+        self.container_id = container_id
+        self.netns = netns
+        self.ifname = ifname
+        self.args = args
+        self.path = path
+        self.stdin = stdin
+        self.config: dict[str, Any] = {} if config is None else config
+        self.environ: dict[str, str] = {} if environ is None else environ
 
     @property
     def version(self) -> str:
@@ -107,7 +125,7 @@ def _check_env(command: str, env: dict[str, str]) -> None:
         raise CniError(errors.INVALID_ENVIRONMENT, "required environment variables missing",
                        ", ".join(missing))
     cid = env.get("CNI_CONTAINERID", "")
-    if cid and not _CONTAINER_ID.match(cid):
+    if cid and not valid_container_id(cid):
         raise CniError(errors.INVALID_ENVIRONMENT, "invalid CNI_CONTAINERID", f"CNI_CONTAINERID={cid!r}")
     ifname = env.get("CNI_IFNAME", "")
     if ifname and (len(ifname) > 15 or ifname in (".", "..")
@@ -117,7 +135,7 @@ def _check_env(command: str, env: dict[str, str]) -> None:
 
 def _decode(raw: bytes) -> dict[str, Any]:
     try:
-        config = json.loads(raw)
+        config = jsonio.loads(raw)
     except ValueError as err:
         raise CniError(errors.DECODING_FAILURE, "failed to decode network config", str(err)) from None
     if not isinstance(config, dict):
@@ -186,7 +204,7 @@ def run(plugin: Plugin, env: dict[str, str] | None = None) -> int:
     try:
         reply = _dispatch(plugin, dict(os.environ) if env is None else env, sys.stdin, seen)
         if reply is not None:
-            out.write(json.dumps(reply))
+            out.write(jsonio.dumps(reply))
             out.write("\n")
         return 0
     except CniError as err:
@@ -199,6 +217,6 @@ def run(plugin: Plugin, env: dict[str, str] | None = None) -> int:
                          ).to_json(seen["version"])
     finally:
         sys.stdout = out
-    out.write(json.dumps(reply))
+    out.write(jsonio.dumps(reply))
     out.write("\n")
     return 1
