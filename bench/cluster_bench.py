@@ -116,6 +116,15 @@ def smaps(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
+def proc_kind(pid: int) -> str:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return "gone"
+    mods = [a for a in argv if a.startswith("podnet.")]
+    return mods[0].split(".")[-1] if mods else " ".join(a for a in argv[1:3] if a)
+
+
 # -- up --
 
 def part_up(root: Path, refs: Refs, keep: dict[str, Cluster]) -> None:
@@ -208,7 +217,7 @@ async def converge(c: Cluster, objs: list[Obj], total: int, timeout: float) -> d
         if t0 and phase not in marks:
             marks[phase] = time.perf_counter() - t0
             print(f"   {marks[phase]:6.2f}  {phase}", flush=True)
-            if phase == "endpoints":
+            if "running" in marks and "endpoints" in marks:
                 done.set()
 
     def on_pod(ev: Any) -> None:
@@ -298,6 +307,8 @@ def part_pods(root: Path, refs: Refs, pods: int, nodes: int, deployments: int, t
         time.sleep(2)
         after = meminfo()
         procs = {p: smaps(p) for p in c.pids()}
+        kinds = sorted(proc_kind(p) for p in procs)
+        print("processes: " + ", ".join(f"{k} x{kinds.count(k)}" for k in sorted(set(kinds))))
         rss, pss = sum(r for r, _ in procs.values()), sum(s for _, s in procs.values())
         base_rss = sum(r for r, _ in base.values())
         drop = (before["MemAvailable"] - after["MemAvailable"]) / pods

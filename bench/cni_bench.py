@@ -8,7 +8,11 @@ from spawn to exit. For each implementation, CYCLES times: ADD (timed), DEL
 implementations cycle by cycle so both see the same machine load. Same config
 for both: isGateway, one /24 range, one route, cniVersion 1.0.0 (the newest
 the reference plugins speak). Prints median and p90 per verb and the ratio
-podnet / reference. Needs root. Usage: python bench/cni_bench.py [--cycles 50] [--json F]
+podnet / reference, and the load average before and after the run (this is
+a shared machine). Needs root. Usage:
+python bench/cni_bench.py [--cycles 50] [--json F] [--podnet-dir DIR]
+(``--podnet-dir``: another directory of podnet-bridge/podnet-host-local to
+time instead of ``cni_path()``, e.g. launchers of an older checkout.)
 """
 
 from __future__ import annotations
@@ -51,7 +55,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cycles", type=int, default=50)
     parser.add_argument("--json", default="")
+    parser.add_argument("--podnet-dir", default="")
     opts = parser.parse_args()
+    podnet_dir = opts.podnet_dir or cni_path()
+    load_before = os.getloadavg()
     tag = f"pn-b{uuid.uuid4().hex[:6]}"
     node, pod = f"{tag}-node", f"{tag}-pod"
     data = tempfile.mkdtemp(prefix="pn-cnibench-")
@@ -61,7 +68,7 @@ def main() -> int:
     base = {k: v for k, v in os.environ.items()
             if not k.startswith("CNI_") and k != "PYTHONDONTWRITEBYTECODE"}
     base.update(CNI_NETNS=netns.path_of(pod), CNI_IFNAME="eth0",
-                CNI_PATH=f"{cni_path()}:{REFERENCE}")
+                CNI_PATH=f"{podnet_dir}:{REFERENCE}")
     try:
         with netns.entered(node):
             for cycle in range(opts.cycles + 1):  # cycle 0 warms caches, not counted
@@ -71,7 +78,7 @@ def main() -> int:
                             "ipam": {"type": ipam, "dataDir": data,
                                      "ranges": [[{"subnet": f"10.250.{240 + i}.0/24"}]],
                                      "routes": [{"dst": "10.250.0.0/16"}]}}
-                    exe = os.path.join(directory or cni_path(), bridge)
+                    exe = os.path.join(directory or podnet_dir, bridge)
                     env = dict(base, CNI_CONTAINERID=f"b{cycle}")
                     add = run(exe, "ADD", conf, env)
                     delete = run(exe, "DEL", conf, env)
@@ -82,7 +89,10 @@ def main() -> int:
         netns.delete(pod)
         netns.delete(node)
         subprocess.run(["rm", "-rf", data], check=False)
-    report: dict[str, object] = {"cycles": opts.cycles}
+    load = {"before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in os.getloadavg()]}
+    report: dict[str, object] = {"cycles": opts.cycles, "loadavg": load}
+    print(f"load average before {load['before']}, after {load['after']}")
     for verb in ("ADD", "DEL"):
         row = {}
         for impl in IMPLS:

@@ -77,3 +77,10 @@ def make_cluster(tmp_path_factory: pytest.TempPathFactory, *up_args: str) -> Ite
                        timeout=120)
         leaked = {n for n in _netns() if n.startswith(f"pn-{name}-")}
         assert not leaked, f"namespaces left behind: {leaked}"
+
+
+def cluster_context(tmp_path_factory: pytest.TempPathFactory, *up_args: str) -> Any:
+    """``with cluster_context(f, "--nodes", "2") as c:`` — a cluster for one test."""
+    import contextlib
+
+    return contextlib.contextmanager(make_cluster)(tmp_path_factory, *up_args)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from clusterlib import Cluster, make_cluster
+from clusterlib import Cluster, cluster_context, make_cluster
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -154,7 +154,7 @@ def test_exec_and_replaced_pod_gets_new_ip(cluster: Cluster) -> None:
 def test_vxlan_across_two_l3_subnets_joined_by_a_router(tmp_path_factory: pytest.TempPathFactory) -> None:
     cfg = tmp_path_factory.mktemp("l3") / "cluster.yaml"
     cfg.write_text("network: vxlan\nsubnets: [172.18.0.0/24, 172.19.0.0/24]\nnodes: 2\n")
-    for c in make_cluster(tmp_path_factory, "-f", str(cfg)):
+    with cluster_context(tmp_path_factory, "-f", str(cfg)) as c:
         nodes = {n["metadata"]["name"]: n for n in c.get("nodes")["items"]}
         addrs = {name: next(a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP")
                  for name, n in nodes.items()}
@@ -166,3 +166,16 @@ def test_vxlan_across_two_l3_subnets_joined_by_a_router(tmp_path_factory: pytest
         pods = c.running_pods("default", 4)
         assert {p["spec"]["nodeName"] for p in pods} == {"node-1", "node-2"}
         reachability(c, pods)
+
+
+def test_reference_cni_plugins_run_the_pods_too(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with cluster_context(tmp_path_factory, "--nodes", "2", "--cni", "reference") as c:
+        conflist = (c.root / c.name / "nodes" / "node-1" / "net.d" / "10-podnet.conflist").read_text()
+        assert '"type": "bridge"' in conflist and '"type": "host-local"' in conflist
+        c.podnet("apply", "-f", "-", stdin=NINE_PODS.replace("replicas: 9", "replicas: 4"))
+        pods = c.running_pods("default", 4)
+        reachability(c, pods)
+        sandbox = pod_ns(c, pods[0])
+        c.podnet("delete", "pod", pods[0]["metadata"]["name"])
+        c.wait("pod and its sandbox gone", lambda: sandbox not in subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True).stdout, 60)

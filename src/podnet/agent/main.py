@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--node", required=True)
     ap.add_argument("--heartbeat", type=float, default=10.0)
     ap.add_argument("--restart-backoff", type=float, default=10.0)
+    ap.add_argument("--cni", choices=("podnet", "reference"), default="podnet")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s agent/{args.node} %(levelname)s %(message)s")
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with Client(socket_path=str(apiserver_socket(args.cluster))) as client:
-            net = PodNetwork(NodePaths(args.cluster, args.node), node, rec.config)
+            net = PodNetwork(NodePaths(args.cluster, args.node), node, rec.config,
+                             reference=args.cni == "reference")
             await NodeAgent(rec.config, node, client, net, opts).run(stop)
 
     asyncio.run(run())

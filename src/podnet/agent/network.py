@@ -49,9 +49,10 @@ def conflist(
 class PodNetwork:
     """CNI ADD/DEL for pods of one node, through podnet's invoker."""
 
-    def __init__(self, paths: NodePaths, node: NodeConfig, config: ClusterConfig) -> None:
+    def __init__(self, paths: NodePaths, node: NodeConfig, config: ClusterConfig,
+                 reference: bool = False) -> None:
         self.paths, self.node, self.config = paths, node, config
-        self.reference = os.environ.get("PODNET_CNI_PLUGINS") == "reference"
+        self.reference = reference
 
     def prepare(self) -> None:
         self.paths.net_d.mkdir(parents=True, exist_ok=True)
@@ -76,7 +77,10 @@ class PodNetwork:
         from podnet.cni.invoker import RuntimeConf
 
         m = (pod or {}).get("metadata") or {}
-        args = [("K8S_POD_NAMESPACE", m.get("namespace", "")), ("K8S_POD_NAME", m.get("name", "")),
+        # IgnoreUnknown=1 first, as CRI runtimes send it: plugins that know no K8S_* keys
+        # (the reference bridge, for one) would otherwise refuse the call.
+        args = [("IgnoreUnknown", "1"),
+                ("K8S_POD_NAMESPACE", m.get("namespace", "")), ("K8S_POD_NAME", m.get("name", "")),
                 ("K8S_POD_INFRA_CONTAINER_ID", container_id), ("K8S_POD_UID", m.get("uid", ""))]
         return RuntimeConf(container_id, path, "eth0", args if m else [])
 

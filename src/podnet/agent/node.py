@@ -32,6 +32,7 @@ from podnet.store.base import Conflict, NotFound, Store, StoreError
 
 log = logging.getLogger("podnet.agent")
 MAX_BRIDGE_PORTS = 1023
+DEBOUNCE = 0.05
 
 
 @dataclass
@@ -59,6 +60,8 @@ class NodeAgent:
         self.busy: set[str] = set()
         self.kick = asyncio.Event()
         self.sem = asyncio.Semaphore(self.opts.parallel)
+        self.work: set[asyncio.Task[None]] = set()  # set-ups and tear-downs in flight
+        self.tended: dict[str, tuple[str, float]] = {}  # uid -> (resourceVersion, time) of last tend
 
     # -- node object --
     def node_object(self) -> Obj:
@@ -133,35 +136,53 @@ class NodeAgent:
                 self.runtimes[rec.uid] = PodRuntime(self.paths, self.node.name, self.node.ip, rec)
 
     async def sync(self) -> None:
+        """One pass. Set-ups and tear-downs start in the background (at most ``parallel`` at a
+        time) so the next pass need not wait for the slowest; running pods are tended here,
+        each when its object changed or ``resync`` seconds after its last tend."""
         desired = self.my_pods()
-        tasks = []
         for uid, rt in list(self.runtimes.items()):
             pod = desired.get(uid)
             if uid in self.busy:
                 continue
             if pod is None or (pod.get("metadata") or {}).get("deletionTimestamp"):
-                tasks.append(self._guard(uid, self.teardown(rt, pod)))
+                self._start(uid, self.teardown(rt, pod))
         for uid, pod in desired.items():
             if uid in self.runtimes or uid in self.busy:
                 continue
             if (pod.get("metadata") or {}).get("deletionTimestamp"):
-                tasks.append(self._guard(uid, self._delete_object(pod)))
+                self._start(uid, self._delete_object(pod))
                 continue
             if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 continue
-            tasks.append(self._guard(uid, self.setup(pod)))
+            self._start(uid, self.setup(pod))
+        tasks = []
+        now = time.monotonic()
         for uid, rt in list(self.runtimes.items()):
             pod = desired.get(uid)
-            if pod is not None and uid not in self.busy and not pod["metadata"].get("deletionTimestamp"):
-                tasks.append(self._guard(uid, self.tend(rt, pod)))
+            if pod is None or uid in self.busy or pod["metadata"].get("deletionTimestamp"):
+                continue
+            rv = str(pod["metadata"].get("resourceVersion") or "")
+            last = self.tended.get(uid)
+            if last is None or last[0] != rv or now - last[1] >= self.opts.resync:
+                self.tended[uid] = (rv, now)
+                tasks.append(self._guard(uid, self.tend(rt, pod), None))
         if tasks:
             await asyncio.gather(*tasks)
 
-    async def _guard(self, uid: str, coro: Any) -> None:
+    def _start(self, uid: str, coro: Any) -> None:
+        self.busy.add(uid)
+        task = asyncio.create_task(self._guard(uid, coro, self.sem))
+        self.work.add(task)
+        task.add_done_callback(self.work.discard)
+
+    async def _guard(self, uid: str, coro: Any, sem: asyncio.Semaphore | None) -> None:
         self.busy.add(uid)
         try:
-            async with self.sem:
+            if sem is None:
                 await coro
+            else:
+                async with sem:
+                    await coro
         except Exception:
             log.exception("pod %s: operation failed", uid)
         finally:
@@ -220,7 +241,9 @@ class NodeAgent:
     async def tend(self, rt: PodRuntime, pod: Obj) -> None:
         if rt.record.sandbox_error or rt.record.pod_ip is None:
             return
-        changed = await asyncio.to_thread(rt.supervise, pod, self.opts.restart_base)
+        changed = False
+        if any(not c.builtin for c in rt.record.containers.values()):  # built-in ones need no care
+            changed = await asyncio.to_thread(rt.supervise, pod, self.opts.restart_base)
         ready = await self.run_probes(rt, pod)
         if changed:
             rt.record.save(self.paths.pods)
@@ -280,6 +303,7 @@ class NodeAgent:
         await asyncio.to_thread(rt.remove_sandbox)
         rt.forget()
         self.runtimes.pop(rt.record.uid, None)
+        self.tended.pop(rt.record.uid, None)
         for key in [k for k in self.probes if k[0] == rt.record.uid]:
             del self.probes[key]
         if pod is not None:
@@ -314,11 +338,14 @@ class NodeAgent:
         log.info("node agent %s ready (%d pods adopted)", self.node.name, len(self.runtimes))
         try:
             while not stop.is_set():
+                self.kick.clear()  # events during the pass wake the next one
                 await self.sync()
-                self.kick.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.kick.wait(), self.opts.resync)
+                await asyncio.sleep(DEBOUNCE)  # a burst of events becomes one pass
         finally:
+            if self.work:  # let set-ups and tear-downs in flight finish, as a pass did
+                await asyncio.wait(set(self.work))
             beat.cancel()
             if proxy is not None:
                 await asyncio.wait([proxy], timeout=5)

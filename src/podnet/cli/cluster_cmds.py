@@ -41,6 +41,7 @@ def up(
     heartbeat: Annotated[float, typer.Option("--heartbeat")] = 10.0,
     restart_backoff: Annotated[float, typer.Option("--restart-backoff")] = 10.0,
     timeout: Annotated[float, typer.Option("--timeout")] = 90.0,
+    cni: Annotated[str, typer.Option("--cni", help="podnet (default) or reference plugins.")] = "podnet",
 ) -> None:
     """Bring up a cluster: underlay, nodes, external namespace, control plane, agents."""
     from podnet.cluster import configfile, lifecycle
@@ -64,7 +65,10 @@ def up(
               f"pods {cfg.pod_cidr}, services {cfg.service_cidr})")
     else:
         print(f"Cluster {cfg.name!r} exists")
-    opts = {"node_grace": node_grace, "heartbeat": heartbeat, "restart_backoff": restart_backoff}
+    if cni not in ("podnet", "reference"):
+        raise typer.BadParameter("--cni must be podnet or reference")
+    opts: dict[str, object] = {"node_grace": node_grace, "heartbeat": heartbeat,
+                               "restart_backoff": restart_backoff, "cni": cni}
     try:
         made = lifecycle.up(cfg, store, opts, _progress, timeout)
     except lifecycle.ClusterError as e:

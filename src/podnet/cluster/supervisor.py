@@ -60,7 +60,7 @@ def children(cluster: str) -> list[Child]:
         # namespace, and pod namespaces it creates would not show in the host's /run/netns.
         argv = ["nsenter", f"--net=/run/netns/{n.netns}", "--", py, "-m", "podnet.agent.main",
                 "--cluster", cluster, "--node", n.name]
-        for flag in ("heartbeat", "restart_backoff"):
+        for flag in ("heartbeat", "restart_backoff", "cni"):
             if flag in opts:
                 argv += [f"--{flag.replace('_', '-')}", str(opts[flag])]
         out.append(Child(f"agent/{n.name}", argv, ["podnet.agent.main", cluster, n.name],

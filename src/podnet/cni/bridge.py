@@ -17,15 +17,17 @@ longer valid.
 
 Netlink sockets for the container namespace are opened inside it with setns
 and then used from the node namespace; no helper process is ever forked.
+
+Start-up speed: this runs as a fresh process per call, so it imports no
+``typing``/``contextlib``/``ipaddress`` (addresses go through
+:func:`podnet.kernel.routes.parse_cidr`), and ``masq``/``bridge_check`` only
+when ipMasq/CHECK need them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
 import os
 import sys
-from typing import Any
 
 from podnet.cni import errors, ipam, skel
 from podnet.cni.bridge_config import BridgeConf, host_veth_name, parse
@@ -33,6 +35,10 @@ from podnet.cni.errors import CniError
 from podnet.cni.result import Result
 from podnet.kernel import links, netns, routes
 from podnet.kernel.rtnl import Rtnl
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def open_pod_netns(path: str) -> int:
@@ -75,10 +81,10 @@ def _enable_forwarding(versions: set[int]) -> None:
 
 
 def _gateway_for(ips: list[dict[str, Any]], dst: str) -> str | None:
-    version = ipaddress.ip_network(dst, strict=False).version
+    family = routes.parse_cidr(dst)[0]
     for ip in ips:
         gw = ip.get("gateway")
-        if gw and ipaddress.ip_address(gw).version == version:
+        if gw and routes.parse_ip(gw)[0] == family:
             return str(gw)
     return None
 
@@ -90,12 +96,14 @@ def _configure_gateway(host: Rtnl, br: links.Link, conf: BridgeConf, ips: list[d
     for ip in ips:
         if not ip.get("gateway"):
             continue
-        prefix = ipaddress.ip_interface(ip["address"]).network.prefixlen
+        prefix = routes.parse_cidr(ip["address"])[2]
         cidr = f"{ip['gateway']}/{prefix}"
-        versions.add(ipaddress.ip_address(ip["gateway"]).version)
+        versions.add(4 if routes.parse_ip(ip["gateway"])[0] == routes.AF_INET else 6)
         if cidr not in have:
-            with contextlib.suppress(FileExistsError):
+            try:
                 routes.add_address(host, br.ifindex, cidr)
+            except FileExistsError:
+                pass
     _enable_forwarding(versions)
 
 
@@ -116,6 +124,12 @@ def _configure_pod(pod: Rtnl, ifname: str, conf: BridgeConf, result: Result) -> 
         except FileExistsError:
             pass
     return link
+
+
+def _is_default(dst: str, family: int) -> bool:
+    """Whether ``dst`` is the default route (0.0.0.0/0, ::/0) of ``family``, in any spelling."""
+    fam, _packed, prefix = routes.parse_cidr(dst)
+    return fam == family and prefix == 0
 
 
 class Bridge(skel.Plugin):
@@ -172,9 +186,9 @@ class Bridge(skel.Plugin):
             for ip in ips:
                 if not ip.get("gateway"):
                     continue
-                default = "0.0.0.0/0" if ipaddress.ip_address(ip["gateway"]).version == 4 else "::/0"
-                if not any(ipaddress.ip_network(r["dst"], strict=False)
-                           == ipaddress.ip_network(default) for r in route_list):
+                family = routes.parse_ip(ip["gateway"])[0]
+                if not any(_is_default(r["dst"], family) for r in route_list):
+                    default = "0.0.0.0/0" if family == routes.AF_INET else "::/0"
                     route_list.append({"dst": default, "gw": ip["gateway"]})
         dns = conf.dns or (ipres or {}).get("dns") or {}
         out: Result = {"ips": ips, "routes": route_list}
@@ -184,11 +198,16 @@ class Bridge(skel.Plugin):
 
     def _undo(self, args: skel.CmdArgs, hostname: str, made_veth: bool, called_ipam: bool) -> None:
         if made_veth:
-            with contextlib.suppress(Exception), Rtnl() as host:
-                links.delete(host, hostname)
+            try:
+                with Rtnl() as host:
+                    links.delete(host, hostname)
+            except Exception:
+                pass
         if called_ipam:
-            with contextlib.suppress(Exception):
+            try:
                 ipam.delegate(args, "DEL")
+            except Exception:
+                pass
 
     def delete(self, args: skel.CmdArgs) -> None:
         conf = parse(args.config)
@@ -196,8 +215,11 @@ class Bridge(skel.Plugin):
             ipam.delegate(args, "DEL")
         with Rtnl() as host:
             if args.netns:
-                with contextlib.suppress(CniError):
+                try:
                     fd = open_pod_netns(args.netns)
+                except CniError:  # the netns is gone, and the veth with it
+                    fd = -1
+                if fd >= 0:
                     try:
                         with pod_rtnl(fd) as pod:
                             links.delete(pod, args.ifname)

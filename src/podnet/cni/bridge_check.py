@@ -11,9 +11,8 @@ configured; with ipMasq, the masquerade element of every address exists.
 
 from __future__ import annotations
 
-import ipaddress
+import ipaddress  # CHECK only (this module is imported lazily): start-up cost is fine here
 import os
-import socket
 
 from podnet.cni import errors, skel
 from podnet.cni.bridge import open_pod_netns, pod_rtnl
@@ -82,7 +81,7 @@ def _check_pod(pod: Rtnl, ifname: str, iface: dict[str, str], prev: dict[str, ob
     tables: dict[tuple[int, int], list[routes.Route]] = {}
     for route in route_list:
         dst = ipaddress.ip_network(route["dst"], strict=False)
-        key = (socket.AF_INET if dst.version == 4 else socket.AF_INET6,
+        key = (routes.AF_INET if dst.version == 4 else routes.AF_INET6,
                int(route.get("table") or routes.RT_TABLE_MAIN))
         if key not in tables:
             tables[key] = routes.routes(pod, *key)

@@ -36,8 +36,19 @@ UNSUPPORTED: dict[str, tuple[Any, Any]] = {
 class BridgeConf:
     """The parsed options (a plain class: NamedTuple would import typing at start-up)."""
 
-    __slots__ = ("network", "bridge", "is_gateway", "is_default_gateway", "force_address",
-                 "ip_masq", "mtu", "hairpin", "promisc", "has_ipam", "dns")
+    __slots__ = (
+        "bridge",
+        "dns",
+        "force_address",
+        "hairpin",
+        "has_ipam",
+        "ip_masq",
+        "is_default_gateway",
+        "is_gateway",
+        "mtu",
+        "network",
+        "promisc",
+    )
 
     def __init__(self, network: str, bridge: str = DEFAULT_BRIDGE, is_gateway: bool = False,
                  is_default_gateway: bool = False, force_address: bool = False,

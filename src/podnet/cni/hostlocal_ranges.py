@@ -15,11 +15,14 @@ Defaults per range: ``rangeStart`` = first address after the network address,
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
-from typing import Any, NamedTuple
 
 from podnet.cni import errors
 from podnet.cni.errors import CniError
+
+TYPE_CHECKING = False  # start-up speed: typing/collections only for the type checker
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -30,11 +33,26 @@ def _bad(details: str) -> CniError:
     return CniError(errors.INVALID_CONFIG, "invalid host-local configuration", details)
 
 
-class Range(NamedTuple):
-    subnet: Net
-    start: IP
-    end: IP
-    gateway: IP | None
+class Range:
+    """One range of a range set (a plain class: NamedTuple would import typing)."""
+
+    __slots__ = ("end", "gateway", "start", "subnet")
+
+    def __init__(self, subnet: Net, start: IP, end: IP, gateway: IP | None) -> None:
+        self.subnet = subnet
+        self.start = start
+        self.end = end
+        self.gateway = gateway
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Range) and (self.subnet, self.start, self.end, self.gateway) == (
+            other.subnet, other.start, other.end, other.gateway)
+
+    def __hash__(self) -> int:
+        return hash((self.subnet, self.start, self.end, self.gateway))
+
+    def __repr__(self) -> str:
+        return f"Range({self.subnet}, {self.start}-{self.end}, gateway={self.gateway})"
 
     def __contains__(self, ip: object) -> bool:
         return isinstance(ip, type(self.start)) and int(self.start) <= int(ip) <= int(self.end)

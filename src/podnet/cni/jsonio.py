@@ -6,9 +6,9 @@ plugin's start on this machine, while the C accelerator ``_json`` that does
 the real work loads in well under 1 ms. :func:`loads` and :func:`dumps` drive
 that accelerator exactly like ``json.loads(data)`` / ``json.dumps(obj)`` with
 default arguments do (same scanner, same encoder, same separators, same
-errors: :class:`json.JSONDecodeError`, a ValueError, imported only when there
-is one to raise). Inputs the fast path does not cover (UTF-16/32 or BOM-prefixed
-bytes, or a Python without ``_json``) are simply handed to :mod:`json`.
+errors). Whatever the fast path does not cover (UTF-16/32 or BOM-prefixed
+bytes, a Python without ``_json``, and every malformed input, so that the
+error is json's own :class:`json.JSONDecodeError`) is handed to :mod:`json`.
 """
 
 from __future__ import annotations
@@ -44,13 +44,13 @@ def _not_serializable(obj: object) -> Any:
 
 _scan: Callable[[str, int], tuple[Any, int]] | None = None
 if _json is not None:
-    _scan = _json.make_scanner(_DecoderOptions())
+    _scan = _json.make_scanner(_DecoderOptions())  # type: ignore[arg-type]  # duck-typed options
 
 
-def _fail(msg: str, doc: str, pos: int) -> ValueError:
-    from json import JSONDecodeError
+def _slow_loads(data: bytes | str) -> Any:
+    import json
 
-    return JSONDecodeError(msg, doc, pos)
+    return json.loads(data)
 
 
 def loads(data: bytes | str) -> Any:
@@ -58,18 +58,15 @@ def loads(data: bytes | str) -> Any:
     if _scan is None or (isinstance(data, str) and data.startswith("\ufeff")) or (
             isinstance(data, bytes) and (b"\0" in data[:4] or data.startswith(
                 (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")))):
-        import json
-
-        return json.loads(data)
+        return _slow_loads(data)
     text = data.decode("utf-8", "surrogatepass") if isinstance(data, bytes) else data
     start = len(text) - len(text.lstrip(_WS))
     try:
         obj, end = _scan(text, start)
-    except StopIteration as stop:
-        raise _fail("Expecting value", text, stop.value) from None
-    rest = len(text) - len(text[end:].lstrip(_WS))
-    if rest != len(text):
-        raise _fail("Extra data", text, rest)
+    except Exception:  # let json raise its own error (the scanner needs json.decoder for it)
+        return _slow_loads(data)
+    if text[end:].lstrip(_WS):
+        return _slow_loads(data)  # "Extra data"
     return obj
 
 

@@ -17,15 +17,17 @@ goes. Every change is one ``nft -f -`` transaction; changes that read first
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import ipaddress
 import os
-from collections.abc import Iterator
-from typing import Any
 
 from podnet.kernel import nft
+
+TYPE_CHECKING = False  # start-up speed: typing only for the type checker
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 FAMILY, TABLE = "inet", "podnet-cni-nat"
 _T = f"{FAMILY} {TABLE}"
@@ -90,26 +92,31 @@ def render_remove(all_elems: list[tuple[int, str, str]], doomed: list[tuple[int,
     return "".join(f"delete element {_T} masq{v} {{ {ip} }}\n" for v, ip, _c in doomed)
 
 
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
+def _lock() -> int:
+    """Take this namespace's masquerade lock; closing the returned fd releases it."""
     os.makedirs(LOCK_DIR, exist_ok=True)
     st = os.stat("/proc/thread-self/ns/net")
     fd = os.open(f"{LOCK_DIR}/cni-masq-{st.st_ino}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
 
 
 def add(network: str, container_id: str, ifname: str, cidrs: list[str]) -> None:
     if cidrs:
-        with _locked():
+        fd = _lock()
+        try:
             nft.apply(render_add(network, container_id, ifname, cidrs))
+        finally:
+            os.close(fd)
 
 
-def _remove_where(pred: Any) -> None:
-    with _locked():
+def _remove_where(pred: Callable[[str], bool]) -> None:
+    fd = _lock()
+    try:
         table = nft.table(FAMILY, TABLE)
         if table is None:
             return
@@ -117,6 +124,8 @@ def _remove_where(pred: Any) -> None:
         script = render_remove(elems, [e for e in elems if pred(e[2])])
         if script:
             nft.apply(script)
+    finally:
+        os.close(fd)
 
 
 def remove(network: str, container_id: str, ifname: str) -> None:

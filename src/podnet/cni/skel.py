@@ -54,8 +54,17 @@ def valid_container_id(cid: str) -> bool:
 class CmdArgs:
     """One invocation: the CNI_* environment plus the decoded configuration."""
 
-    __slots__ = ("command", "container_id", "netns", "ifname", "args", "path", "stdin", "config",
-                 "environ")
+    __slots__ = (
+        "args",
+        "command",
+        "config",
+        "container_id",
+        "environ",
+        "ifname",
+        "netns",
+        "path",
+        "stdin",
+    )
 
     def __init__(self, command: str, container_id: str, netns: str, ifname: str, args: str,
                  path: list[str], stdin: bytes, config: dict[str, Any] | None = None,

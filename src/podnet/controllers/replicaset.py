@@ -12,8 +12,10 @@ Pods whose ReplicaSet is gone are garbage-collected.
 
 from __future__ import annotations
 
+import asyncio
 import copy
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from podnet.api.kinds import Obj, labels_of, name_of, namespace_of
 from podnet.api.selectors import from_label_selector
@@ -28,6 +30,9 @@ from podnet.controllers.podutil import (
     phase,
 )
 
+T = TypeVar("T")
+SLOW_START_INITIAL = 1  # Kubernetes' SlowStartInitialBatchSize
+BURST = 500  # the largest batch (Kubernetes: burstReplicas)
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
 
 
@@ -57,6 +62,26 @@ def pod_from_template(owner: Obj, template: dict[str, Any]) -> Obj:
         meta["finalizers"] = list(tm["finalizers"])
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
             "spec": copy.deepcopy(template.get("spec") or {})}
+
+
+async def slow_start(count: int, start: Callable[[int], Awaitable[T]], done: Callable[[T], Any],
+                     first: int = SLOW_START_INITIAL) -> None:
+    """Run ``start(0..count-1)`` concurrently in batches of 1, 2, 4, ... (at most BURST), like
+    Kubernetes' slow start: a failing batch stops the rest (its first error is raised), so a
+    broken template or a quota costs one failed write, not ``count``. Concurrent writes share
+    the store's commits (SQLite group commit) instead of paying one fsync each."""
+    i, size = 0, max(1, min(first, BURST))
+    while i < count:
+        n = min(size, count - i)
+        results = await asyncio.gather(*(start(i + k) for k in range(n)), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        for r in results:
+            if not isinstance(r, BaseException):
+                done(r)
+        if errors:
+            raise errors[0]
+        i += n
+        size = min(size * 2, BURST)
 
 
 class ReplicaSetController(Controller):
@@ -90,15 +115,27 @@ class ReplicaSetController(Controller):
         if not (rs.get("metadata") or {}).get("deletionTimestamp"):
             if len(active) < want:
                 template = spec.get("template") or {}
-                for i in range(want - len(active)):
-                    seed = f"{namespace_of(rs)}/{name_of(rs)}/{len(active) + i}"
-                    pod = await self.create_named(
+                base, have = len(active), len(active)
+
+                def make(i: int) -> Awaitable[Obj]:
+                    seed = f"{namespace_of(rs)}/{name_of(rs)}/{base + i}"
+                    return self.create_named(
                         "pods", pod_from_template(rs, template), name_of(rs)[:57] + "-", seed)
-                    active.append(pod)
-            elif len(active) > want:
+
+                try:
+                    await slow_start(want - have, make, active.append)
+                finally:
+                    if len(active) > have:  # report what exists even if a batch failed
+                        await self._status(rs, active)
+                return
+            if len(active) > want:
                 doomed = sorted(active, key=deletion_rank)[: len(active) - want]
+
+                def kill(i: int) -> Awaitable[None]:
+                    return self.delete("pods", doomed[i])
+
+                await slow_start(len(doomed), kill, lambda _: None, first=len(doomed))
                 for pod in doomed:
-                    await self.delete("pods", pod)
                     active.remove(pod)
         await self._status(rs, active)
 

@@ -12,8 +12,10 @@ match Pod's node affinity/selector.``; it is retried on every node change.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections import Counter
+from collections.abc import Awaitable
 from typing import Any
 
 from podnet.api.kinds import Obj, name_of
@@ -22,6 +24,7 @@ from podnet.controllers.nodefit import misfit
 from podnet.controllers.podutil import condition, is_active, set_condition
 
 TOO_MANY_PODS = "Too many pods"
+BATCH = 500  # bindings written concurrently
 
 
 def capacity(node: Obj) -> int | float:
@@ -52,17 +55,26 @@ class Scheduler(Controller):
             str(p["spec"].get("nodeName")) for p in pods
             if (p.get("spec") or {}).get("nodeName") and is_active(p)
         )
+        work: list[Awaitable[None]] = []
         for pod in pods:
             spec = pod.get("spec") or {}
             if spec.get("nodeName") or not is_active(pod):
                 continue
             if spec.get("schedulerName") not in (None, "", "default-scheduler"):
                 continue
-            await self.guard(f"schedule pod {pod['metadata'].get('namespace')}/{name_of(pod)}",
-                             self._schedule(pod, nodes, load))
+            # decisions are made one pod after the other (each counts in ``load``); the
+            # writes they need are independent and go out concurrently, so a store with
+            # group commit (SQLite) shares one commit between many bindings
+            work.append(self.guard(f"schedule pod {pod['metadata'].get('namespace')}/{name_of(pod)}",
+                                   self._schedule(pod, *self._place(pod, nodes, load))))
+            if len(work) >= BATCH:
+                await asyncio.gather(*work)
+                work = []
+        await asyncio.gather(*work)
         return self.writes - start
 
-    async def _schedule(self, pod: Obj, nodes: list[Obj], load: Counter[str]) -> None:
+    def _place(self, pod: Obj, nodes: list[Obj], load: Counter[str]) -> tuple[str | None, str]:
+        """(the node for ``pod``, counted in ``load``, or None; the Unschedulable message)."""
         spec: dict[str, Any] = pod.get("spec") or {}
         reasons: Counter[str] = Counter()
         best: str | None = None
@@ -78,12 +90,17 @@ class Scheduler(Controller):
             if best is None or (load[n], n) < (load[best], best):
                 best = n
         if best is None:
-            await self._mark_unschedulable(pod, unschedulable_message(len(nodes), reasons))
+            return None, unschedulable_message(len(nodes), reasons)
+        load[best] += 1
+        return best, ""
+
+    async def _schedule(self, pod: Obj, place: str | None, message: str) -> None:
+        if place is None:
+            await self._mark_unschedulable(pod, message)
             return
         bound = copy.deepcopy(pod)
-        bound["spec"]["nodeName"] = best
+        bound["spec"]["nodeName"] = place
         out = await self.update("pods", bound)
-        load[best] += 1
         cond = condition(out, "PodScheduled")
         if cond is not None and cond.get("status") != "True":
             status = copy.deepcopy(out.get("status") or {})

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import NamedTuple
 
 from podnet.kernel import rtnl
-from podnet.kernel.rtnl import Rtnl, attr, attr_str, attr_u8, attr_u32, nested
+from podnet.kernel.rtnl import Record, Rtnl, attr, attr_str, attr_u8, attr_u32, nested
 
 IFF_UP = 0x1
 IFF_PROMISC = 0x100
@@ -31,18 +30,32 @@ IFLA_BRPORT_MODE = 4  # hairpin
 _IFINFO = struct.Struct("=BxHiII")
 
 
-class Link(NamedTuple):
+class Link(Record):
     """What ``ip -d link show`` would say about one interface."""
 
-    ifindex: int
-    name: str
-    mac: str
-    mtu: int
-    flags: int
-    master: int
-    kind: str
-    peer_index: int  # IFLA_LINK: for a veth, the peer's index (in the peer's namespace)
-    hairpin: bool
+    __slots__ = (
+        "flags",
+        "hairpin",
+        "ifindex",
+        "kind",
+        "mac",
+        "master",
+        "mtu",
+        "name",
+        "peer_index",
+    )
+
+    def __init__(self, ifindex: int, name: str, mac: str, mtu: int, flags: int, master: int,
+                 kind: str, peer_index: int, hairpin: bool) -> None:
+        self.ifindex = ifindex
+        self.name = name
+        self.mac = mac
+        self.mtu = mtu
+        self.flags = flags
+        self.master = master
+        self.kind = kind
+        self.peer_index = peer_index  # IFLA_LINK: for a veth, the peer's index (in its namespace)
+        self.hairpin = hairpin
 
     @property
     def up(self) -> bool:

@@ -5,8 +5,10 @@ and importing pyroute2 costs 80-120 ms on this machine (it pulls in asyncio,
 ssl, multiprocessing and its whole message zoo), more than the whole budget of
 an ADD. The handful of rtnetlink messages the data path needs (links,
 addresses, routes) fit in a few struct formats, and this module imports only
-``socket``/``struct``/``os``. Code that is not start-up sensitive (the node
-agent, the proxy) may still use pyroute2 inside ``podnet.kernel``.
+C modules and ``os``: the socket comes from ``_socket`` (the C module behind
+:mod:`socket`, whose Python layer imports ``enum``/``selectors`` for ~10 ms of
+a plugin's start here). Code that is not start-up sensitive (the node agent,
+the proxy) may still use pyroute2 inside ``podnet.kernel``.
 
 A socket is bound to the network namespace of the thread that *creates* it, so
 open an :class:`Rtnl` after entering the namespace (see ``netns.entered``).
@@ -14,10 +16,13 @@ open an :class:`Rtnl` after entering the namespace (see ``netns.entered``).
 
 from __future__ import annotations
 
+import _socket
 import os
-import socket
 import struct
-from collections.abc import Iterator
+
+TYPE_CHECKING = False  # start-up speed: typing/collections only for the type checker
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 NETLINK_ROUTE = 0
 
@@ -83,12 +88,35 @@ def get_u32(attrs: Attrs, kind: int) -> int | None:
     return None if raw is None or len(raw) < 4 else int(struct.unpack_from("=I", raw)[0])
 
 
+class Record:
+    """Base of the small read-only records decoded from netlink (Link, Address, Route).
+
+    What NamedTuple gave (equality by fields, a readable repr) without the
+    ``typing`` import NamedTuple costs every plugin process.
+    """
+
+    __slots__: tuple[str, ...] = ()
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
 class Rtnl:
     """One NETLINK_ROUTE socket in the current thread's network namespace."""
 
     def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self._sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW, NETLINK_ROUTE)
+        self._sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, 1 << 20)
         self._sock.bind((0, 0))
         self._seq = 0
 
