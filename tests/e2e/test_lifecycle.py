@@ -102,3 +102,32 @@ def test_down_after_up_killed_half_way(cluster: Cluster) -> None:
         c.podnet("down", check=False)
     assert _diff(before, snapshot(), c.name) == {}
     assert not (c.root / c.name).exists()
+
+
+def test_two_clusters_side_by_side_and_down_removes_only_its_own(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    env = dict(os.environ, PODNET_STATE_ROOT=str(tmp_path))
+    a, b = (Cluster(f"s{secrets.token_hex(2)}{x}", dict(env, PODNET_CLUSTER=""), tmp_path) for x in "ab")
+    for c in (a, b):
+        c.env["PODNET_CLUSTER"] = c.name
+    try:
+        a.podnet("up", "--nodes", "1", "--heartbeat", "2", timeout=120)
+        b.podnet("up", "--nodes", "1", "--heartbeat", "2", "--pod-cidr", "10.245.0.0/16",
+                 "--service-cidr", "10.97.0.0/16", timeout=120)
+        pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: x, ports: [{containerPort: 8080}]}]}\n"
+        for c in (a, b):
+            c.podnet("apply", "-f", "-", stdin=pod)
+        ip_a = a.running_pods("default", 1)[0]["status"]["podIP"]
+        ip_b = b.running_pods("default", 1)[0]["status"]["podIP"]
+        assert ip_a.startswith("10.244.") and ip_b.startswith("10.245.")
+        assert b.get("svc", "kubernetes")["spec"]["clusterIP"] == "10.97.0.1"
+        a.podnet("down")
+        names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert f"pn-{a.name}-" not in names and f"pn-{b.name}-node-1" in names
+        r = subprocess.run(["ip", "netns", "exec", f"pn-{b.name}-node-1", "curl", "-s", "--max-time", "3",
+                            f"http://{ip_b}:8080/hostname"], capture_output=True, text=True)
+        assert r.stdout == "p"
+    finally:
+        for c in (a, b):
+            c.podnet("down", check=False)
