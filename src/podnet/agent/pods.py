@@ -148,8 +148,8 @@ class PodRuntime:
                     rec.done = True
                     continue
                 rec.next_start = now + ctr.backoff(rec.restart_count + 1, restart_base)
-            if rec.proc is None and now >= rec.next_start:
-                rec.restart_count += 1 if rec.last_exit is not None or rec.finished_at else 0
+            if rec.proc is None and now >= rec.next_start:  # exited earlier, back-off over
+                rec.restart_count += 1
                 self._spawn(c, rec)
                 changed = True
         return changed

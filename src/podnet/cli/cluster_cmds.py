@@ -111,14 +111,8 @@ def status(cluster: ClusterOpt = None) -> None:
     print(render(rec))
 
 
-def _pod_target(
-    cluster: str, namespace: str, pod: str, container: str | None
-) -> tuple[str, dict[str, str], int | None]:
-    """(netns, env, uid) for exec into a pod's container."""
-    import asyncio
-
-    from podnet.agent.paths import NodePaths, pod_netns_name
-    from podnet.agent.pods import PodRecord
+def _fetch_pod(cluster: str, namespace: str, pod: str) -> tuple[dict, str, str]:  # type: ignore[type-arg]
+    """The pod object, its node and uid; a CliError when missing or not scheduled."""
     from podnet.cli.connect import with_client
     from podnet.store.base import NotFound
 
@@ -129,10 +123,20 @@ def _pod_target(
         obj = with_client(cluster, get)
     except NotFound:
         raise CliError(f'Error from server (NotFound): pods "{pod}" not found') from None
-    del asyncio
-    node, uid = (obj.get("spec") or {}).get("nodeName"), obj["metadata"]["uid"]
+    node = (obj.get("spec") or {}).get("nodeName")
     if not node:
         raise CliError(f"error: pod {namespace}/{pod} is not scheduled to a node yet")
+    return obj, str(node), str(obj["metadata"]["uid"])
+
+
+def _pod_target(
+    cluster: str, namespace: str, pod: str, container: str | None
+) -> tuple[str, dict[str, str], int | None]:
+    """(netns, env, uid) for exec into a pod's container."""
+    from podnet.agent.paths import NodePaths, pod_netns_name
+    from podnet.agent.pods import PodRecord
+
+    _obj, node, uid = _fetch_pod(cluster, namespace, pod)
     rec_file = NodePaths(cluster, node).pods / f"{uid}.json"
     if not rec_file.exists():
         raise CliError(f"error: pod {namespace}/{pod} is not running yet on {node}")
@@ -192,25 +196,13 @@ def logs(
 ) -> None:
     """Print a container's output (a pod with the built-in server has none)."""
     from podnet.agent.paths import NodePaths
-    from podnet.cli.connect import with_client
-    from podnet.store.base import NotFound
 
     name, ns = cluster_name(cluster), namespace or "default"
-
-    async def get(c: object) -> dict:  # type: ignore[type-arg]
-        return await c.get("pods", ns, pod)  # type: ignore[attr-defined,no-any-return]
-
-    try:
-        obj = with_client(name, get)
-    except NotFound:
-        raise CliError(f'Error from server (NotFound): pods "{pod}" not found') from None
-    node, uid = (obj.get("spec") or {}).get("nodeName"), obj["metadata"]["uid"]
+    obj, node, uid = _fetch_pod(name, ns, pod)
     containers = [c["name"] for c in (obj.get("spec") or {}).get("containers") or []]
     cname = container or (containers[0] if containers else "")
     if cname not in containers:
         raise CliError(f"error: container {cname} is not valid for pod {pod}")
-    if not node:
-        raise CliError(f"error: pod {ns}/{pod} is not scheduled yet")
     path = NodePaths(name, node).logs(ns, pod, uid) / f"{cname}.log"
     if not path.exists():
         return

@@ -6,30 +6,26 @@ Allocates one address per range set from a local lease store (see
 container id + ifname on DEL, verifies the lease on CHECK, drops leases of
 attachments that are no longer valid on GC, and reports exhaustion on STATUS
 (code 50). A full range set on ADD is error 100 and leaves no lease behind.
+
+Start-up speed: only ADD and STATUS parse ranges, so :mod:`ipaddress` (through
+:mod:`podnet.cni.hostlocal_ranges`, ~5 ms of imports) is loaded by those verbs
+alone; DEL, CHECK and GC need nothing but the lease store.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 
 from podnet.cni import errors, skel
 from podnet.cni.errors import CniError
-from podnet.cni.hostlocal_ranges import (
-    DEFAULT_DATA_DIR,
-    IP,
-    Range,
-    next_candidates,
-    parse_range_sets,
-    parse_routes,
-    requested_ips,
-)
-from podnet.cni.hostlocal_store import LeaseStore
+from podnet.cni.hostlocal_store import DEFAULT_DATA_DIR, LeaseStore
 from podnet.cni.result import Result
 
 TYPE_CHECKING = False  # importing typing costs ~5 ms per plugin process
 if TYPE_CHECKING:
     from typing import Any
+
+    from podnet.cni.hostlocal_ranges import IP, Range
 
 
 class HostLocal(skel.Plugin):
@@ -45,10 +41,14 @@ class HostLocal(skel.Plugin):
         return ipam, LeaseStore(str(data_dir), str(args.config.get("name", "")), float(timeout))
 
     def _sets(self, args: skel.CmdArgs, ipam: dict[str, Any]) -> list[list[Range]]:
+        from podnet.cni.hostlocal_ranges import parse_range_sets
+
         runtime = args.config.get("runtimeConfig") or {}
         return parse_range_sets(ipam, runtime if isinstance(runtime, dict) else {})
 
     def add(self, args: skel.CmdArgs) -> Result:
+        from podnet.cni.hostlocal_ranges import parse_routes, requested_ips
+
         ipam, store = self._setup(args)
         sets = self._sets(args, ipam)
         routes = parse_routes(ipam)
@@ -79,6 +79,10 @@ class HostLocal(skel.Plugin):
 
     def _allocate(self, store: LeaseStore, index: int, ranges: list[Range], wanted: list[IP],
                   args: skel.CmdArgs) -> tuple[IP, Range]:
+        import ipaddress
+
+        from podnet.cni.hostlocal_ranges import next_candidates
+
         for ip in wanted:
             for rng in ranges:
                 if ip in rng:
@@ -128,6 +132,8 @@ class HostLocal(skel.Plugin):
                     store.release(ip)
 
     def status(self, args: skel.CmdArgs) -> None:
+        import ipaddress
+
         ipam, store = self._setup(args)
         sets = self._sets(args, ipam)
         leased = [ipaddress.ip_address(ip) for ip, _c, _n in store.leases() if _is_ip(ip)]
@@ -139,6 +145,8 @@ class HostLocal(skel.Plugin):
 
 
 def _is_ip(text: str) -> bool:
+    import ipaddress
+
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -18,6 +18,10 @@ import ipaddress
 
 from podnet.cni import errors
 from podnet.cni.errors import CniError
+from podnet.cni.hostlocal_store import DEFAULT_DATA_DIR
+
+__all__ = ["DEFAULT_DATA_DIR", "IP", "Range", "next_candidates", "parse_range", "parse_range_sets",
+           "parse_routes", "requested_ips"]
 
 TYPE_CHECKING = False  # start-up speed: typing/collections only for the type checker
 if TYPE_CHECKING:
@@ -26,7 +30,6 @@ if TYPE_CHECKING:
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
-DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 
 
 def _bad(details: str) -> CniError:

@@ -24,6 +24,7 @@ TYPE_CHECKING = False  # start-up speed: typing/collections only for the type ch
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 _LAST = "last_reserved_ip."
 _LOCK = "lock"
 
