@@ -102,6 +102,23 @@ class Cluster:
         return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process and of its reaped children (CNI plugins, ip, ...)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_kind(pids: list[int]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for p in pids:
+        k = proc_kind(p)
+        out[k] = out.get(k, 0.0) + cpu_seconds(p)
+    return out
+
+
 def smaps(pid: int) -> tuple[int, int]:
     """(RSS, PSS) in kB."""
     rss = pss = 0
@@ -287,6 +304,7 @@ def offline_seconds(objs: list[Obj], nodes: int) -> float:
 def part_pods(root: Path, refs: Refs, pods: int, nodes: int, deployments: int, timeout: float) -> None:
     print(f"\n== {pods} pods on {nodes} nodes to Ready (goal < 30 s; load {load()})")
     objs = workload(pods, deployments)
+    time.sleep(3)  # namespaces deleted before are freed asynchronously
     m0 = meminfo()
     ref = refs.ip_pods(pods, nodes)
     m1 = meminfo()
@@ -303,10 +321,16 @@ def part_pods(root: Path, refs: Refs, pods: int, nodes: int, deployments: int, t
         time.sleep(2)
         before = meminfo()
         base = {p: smaps(p) for p in c.pids()}
+        cpu0 = cpu_by_kind(list(base))
         marks = asyncio.run(converge(c, objs, pods, timeout))
         time.sleep(2)
         after = meminfo()
         procs = {p: smaps(p) for p in c.pids()}
+        cpu1 = cpu_by_kind(list(procs))
+        cpu = {k: v - cpu0.get(k, 0.0) for k, v in cpu1.items()}
+        print(f"CPU used from apply to done: {sum(cpu.values()):.1f} s = "
+              f"{1000 * sum(cpu.values()) / pods:.0f} ms per pod (" +
+              ", ".join(f"{k} {v:.1f} s" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])) + ")")
         kinds = sorted(proc_kind(p) for p in procs)
         print("processes: " + ", ".join(f"{k} x{kinds.count(k)}" for k in sorted(set(kinds))))
         rss, pss = sum(r for r, _ in procs.values()), sum(s for _, s in procs.values())
@@ -323,7 +347,8 @@ def part_pods(root: Path, refs: Refs, pods: int, nodes: int, deployments: int, t
               f"MemAvailable -{drop:.0f} kB per pod (ip-only reference: -{kernel_kb:.0f} kB)")
         RESULTS["pods"] = {"marks": marks, "ip_reference": ref, "offline": offline, "rss_kb": rss,
                            "pss_kb": pss, "idle_rss_kb": base_rss, "mem_available_drop_kb_per_pod": drop,
-                           "kernel_ref_kb_per_pod": kernel_kb, "processes": len(procs)}
+                           "kernel_ref_kb_per_pod": kernel_kb, "processes": len(procs),
+                           "cpu_seconds": cpu}
     finally:
         d = c.down()
         print(f"podnet down with {pods} pods: {d:.1f} s")

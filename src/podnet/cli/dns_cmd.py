@@ -49,7 +49,7 @@ def dns(
 ) -> None:
     """Resolve NAME as a pod in NS would (search path, ndots:5): live, or offline with -f."""
     qtype = qtype.upper()
-    if not hasattr(dnslib.QTYPE, qtype):
+    if qtype not in dnslib.QTYPE.reverse:
         raise typer.BadParameter(f"unknown record type {qtype!r}: use A, AAAA, SRV, PTR, TXT...")
     if output not in (None, "json"):
         raise typer.BadParameter(f"unknown output format {output!r}: use json")

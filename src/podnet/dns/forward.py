@@ -13,6 +13,11 @@ The UDP socket to an upstream is connected and has ``IP_RECVERR`` set, so an
 ICMP "network/host unreachable" (an upstream the pod network cannot reach)
 fails that try at once instead of after the timeout; without the option Linux
 reports only "port unreachable" to UDP sockets.
+
+A question no upstream answered is remembered for ``failure_ttl`` seconds (5,
+CoreDNS's ``cache`` default for SERVFAIL) and fails at once meanwhile, so a
+burst of lookups of an unreachable name (glibc's search path asks ``name.``
+for A and AAAA, with retries) costs one timeout, not one each.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import ipaddress
 import logging
 import secrets
 import socket
+import time
 from pathlib import Path
 
 import dnslib
@@ -85,13 +91,20 @@ def _question_bytes(query: bytes) -> bytes:
 
 
 class Forwarder:
-    def __init__(self, upstreams: list[Upstream], timeout: float = 2.0) -> None:
+    def __init__(self, upstreams: list[Upstream], timeout: float = 2.0,
+                 failure_ttl: float = 5.0) -> None:
         self.upstreams = list(upstreams)
         self.timeout = timeout
+        self.failure_ttl = failure_ttl
+        self._failed: dict[bytes, float] = {}  # question -> until (monotonic)
 
     async def forward(self, query: bytes, tcp: bool = False) -> bytes | None:
         """The upstream's answer to ``query`` (client ID kept), or None when none answered."""
         if len(query) < 17:
+            return None
+        question = _question_bytes(query)
+        now = time.monotonic()
+        if self._failed.get(question, 0.0) > now:
             return None
         client_id, new_id = query[:2], secrets.token_bytes(2)
         out = new_id + query[2:]
@@ -107,6 +120,10 @@ class Forwarder:
             except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as e:
                 log.debug("upstream %s:%s over TCP failed: %r", host, port, e)
             return client_id + resp[2:]
+        if self.failure_ttl > 0:
+            if len(self._failed) > 10000:
+                self._failed = {q: t for q, t in self._failed.items() if t > now}
+            self._failed[question] = time.monotonic() + self.failure_ttl
         return None
 
     async def _udp(self, query: bytes, host: str, port: int) -> bytes:
