@@ -292,18 +292,7 @@ async def converge(c: Cluster, objs: list[Obj], total: int, timeout: float) -> d
     return marks
 
 
-def offline_seconds(objs: list[Obj], nodes: int) -> float:
-    from podnet.api.config import ClusterConfig
-    from podnet.offline import build
-
-    t0 = time.perf_counter()
-    asyncio.run(build(objs, ClusterConfig().with_nodes(nodes)))
-    return time.perf_counter() - t0
-
-
-def part_pods(root: Path, refs: Refs, pods: int, nodes: int, deployments: int, timeout: float) -> None:
-    print(f"\n== {pods} pods on {nodes} nodes to Ready (goal < 30 s; load {load()})")
-    objs = workload(pods, deployments)
+def pod_refs(refs: Refs, objs: list[Obj], pods: int, nodes: int) -> tuple[float, float, float]:
     time.sleep(3)  # namespaces deleted before are freed asynchronously
     m0 = meminfo()
     ref = refs.ip_pods(pods, nodes)
@@ -313,7 +302,26 @@ def part_pods(root: Path, refs: Refs, pods: int, nodes: int, deployments: int, t
     offline = offline_seconds(objs, nodes)
     print(f"reference: ip creates {pods} pod netns+veth pairs in {ref:.2f} s "
           f"(MemAvailable -{kernel_kb:.0f} kB per pod); offline pipeline {offline:.2f} s")
-    c = Cluster(root)
+    return ref, offline, kernel_kb
+
+
+def offline_seconds(objs: list[Obj], nodes: int) -> float:
+    from podnet.api.config import ClusterConfig
+    from podnet.offline import build
+
+    t0 = time.perf_counter()
+    asyncio.run(build(objs, ClusterConfig().with_nodes(nodes)))
+    return time.perf_counter() - t0
+
+
+def part_pods(root: Path, refs: Refs, pods: int, nodes: int, deployments: int, timeout: float,
+              with_refs: bool = True) -> None:
+    print(f"\n== {pods} pods on {nodes} nodes to Ready (goal < 30 s; load {load()})")
+    objs = workload(pods, deployments)
+    ref, offline, kernel_kb = float("nan"), float("nan"), float("nan")
+    if with_refs:
+        ref, offline, kernel_kb = pod_refs(refs, objs, pods, nodes)
+    c = Cluster(root)  # namespaces deleted before are freed asynchronously
     try:
         wall, _ = c.up("--nodes", str(nodes), "--network", "flat")
         print(f"cluster {c.name} up in {wall:.1f} s; applying {deployments} Deployments "
@@ -363,6 +371,7 @@ def main() -> None:
     ap.add_argument("--deployments", type=int, default=10)
     ap.add_argument("--iperf-seconds", type=float, default=4)
     ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--no-refs", action="store_true", help="pods: skip the ip and offline references")
     ap.add_argument("--json")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -381,7 +390,8 @@ def main() -> None:
             for c in clusters.values():
                 print(f"podnet down ({c.name}): {c.down():.1f} s")
             if "pods" in parts:
-                part_pods(Path(tmp), refs, args.pods, args.pod_nodes, args.deployments, args.timeout)
+                part_pods(Path(tmp), refs, args.pods, args.pod_nodes, args.deployments, args.timeout,
+                           not args.no_refs)
         finally:
             for c in clusters.values():
                 if c.is_up:

@@ -121,13 +121,17 @@ def ready_dns_endpoints(c: Cluster) -> list[str]:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     for c in make_cluster(tmp_path_factory, "--nodes", "2"):
-        c.podnet("apply", "-f", "-", stdin=APP)
-        c.wait("web endpoints", lambda c=c: len(_ready_ips(c, "app", "web")) == 2, 60)
-        c.podnet("apply", "-f", "-", stdin=CLIENTS)  # after the Services: they get WEB_* variables
-        c.running_pods("app", 5)
-        c.running_pods("otherns", 1)
-        c.wait("2 ready DNS replicas", lambda c=c: len(ready_dns_endpoints(c)) == 2, 60)
+        _deploy(c)
         yield c
+
+
+def _deploy(c: Cluster) -> None:
+    c.podnet("apply", "-f", "-", stdin=APP)
+    c.wait("web endpoints", lambda: len(_ready_ips(c, "app", "web")) == 2, 60)
+    c.podnet("apply", "-f", "-", stdin=CLIENTS)  # after the Services: they get WEB_* variables
+    c.running_pods("app", 5)
+    c.running_pods("otherns", 1)
+    c.wait("2 ready DNS replicas", lambda: len(ready_dns_endpoints(c)) == 2, 60)
 
 
 def _ready_ips(c: Cluster, ns: str, svc: str) -> list[str]:
@@ -263,6 +267,7 @@ def test_dns_keeps_answering_while_a_replica_is_deleted(cluster: Cluster) -> Non
     victim = c.get("pods", "-n", "kube-system", "-l", "k8s-app=kube-dns")["items"][0]["metadata"]["name"]
     c.podnet("delete", "pod", victim, "-n", "kube-system")
     n, retried, failed = _query_until(c, 8)  # covers the 5 s lame duck and the replacement
+    print(f"replica deleted: {n} queries, {retried} retried, {len(failed)} failed")
     assert n > 20 and not failed, (n, retried, failed)
     c.wait("a replacement DNS replica", lambda: len(ready_dns_endpoints(c)) == 2 and victim not in
            {p["metadata"]["name"] for p in c.get("pods", "-n", "kube-system")["items"]}, 60)
@@ -278,6 +283,7 @@ def test_dns_keeps_answering_when_a_replica_process_is_killed(cluster: Cluster) 
     assert server, pids
     os.kill(server[0], signal.SIGKILL)
     n, retried, failed = _query_until(c, 5)
+    print(f"replica killed: {n} queries, {retried} retried, {len(failed)} failed")
     assert n > 10 and not failed, (n, retried, failed)
 
     def restarted() -> Any:

@@ -43,6 +43,7 @@ class AgentOptions:
     parallel: int = 8
     node_resolv: str = "/etc/resolv.conf"
     proxy: bool = True
+    policy: bool = True
     proxy_min_sync: float = 0.2
 
 
@@ -53,8 +54,10 @@ class NodeAgent:
         self.opts = opts or AgentOptions()
         self.paths = NodePaths(config.name, node.name)
         self.informers = InformerSet(store)
-        for r in ("pods", "services", "configmaps", "secrets", "endpointslices"):
+        for r in ("pods", "services", "configmaps", "secrets", "endpointslices", "networkpolicies",
+                  "namespaces"):
             self.informers.get(r)
+        self.gatekeeper: Any = None  # NetworkPolicy enforcement (podnet.policy.gatekeeper)
         self.runtimes: dict[str, PodRuntime] = {}
         self.probes: dict[tuple[str, str, str], ProbeTracker] = {}
         self.busy: set[str] = set()
@@ -218,6 +221,8 @@ class NodeAgent:
         pod_with_ip = {**pod, "status": {**(pod.get("status") or {}), "podIP": rec.pod_ip}}
         await asyncio.to_thread(rt.write_hosts, podenv.hosts_file(pod_with_ip, self.config.dns_domain))
         envs = self.container_envs(pod_with_ip)
+        if self.gatekeeper is not None:  # the pod's policy rules are in place before it serves
+            await self.gatekeeper.admit(pod_with_ip)
         await asyncio.to_thread(rt.start_containers, pod_with_ip, envs)
         rec.save(self.paths.pods)
         self.netexec_reload()
@@ -289,10 +294,13 @@ class NodeAgent:
             if prev and prev.get("status") == c["status"]:
                 c["lastTransitionTime"] = prev.get("lastTransitionTime", c["lastTransitionTime"])
         try:
-            await self.store.update_status("pods", {**pod, "status": status,
-                                                    "metadata": {**pod["metadata"], "resourceVersion": None}})
+            meta = {**pod["metadata"], "resourceVersion": None}
+            out = await self.store.update_status("pods", {**pod, "status": status, "metadata": meta})
         except (NotFound, Conflict):
-            pass
+            return
+        # write-through: until its watch event arrives the cache would still hold the old
+        # status, and the next pass would write the same status again (and again)
+        self.informers.get("pods").observe(out)
 
     async def teardown(self, rt: PodRuntime, pod: Obj | None) -> None:
         grace = float((pod or {}).get("metadata", {}).get("deletionGracePeriodSeconds")
@@ -335,6 +343,7 @@ class NodeAgent:
         await self.informers.wait_synced()
         beat = asyncio.create_task(self.heartbeat())
         proxy = asyncio.create_task(self.run_proxy(stop)) if self.opts.proxy else None
+        gate = asyncio.create_task(self.run_gatekeeper(stop)) if self.opts.policy else None
         log.info("node agent %s ready (%d pods adopted)", self.node.name, len(self.runtimes))
         try:
             while not stop.is_set():
@@ -347,9 +356,22 @@ class NodeAgent:
             if self.work:  # let set-ups and tear-downs in flight finish, as a pass did
                 await asyncio.wait(set(self.work))
             beat.cancel()
-            if proxy is not None:
-                await asyncio.wait([proxy], timeout=5)
+            for task in (proxy, gate):
+                if task is not None:
+                    await asyncio.wait([task], timeout=5)
             await self.informers.stop()
+
+    async def run_gatekeeper(self, stop: asyncio.Event) -> None:
+        """NetworkPolicy enforcement for this node's pods (absent until podnet.policy.gatekeeper)."""
+        try:
+            from podnet.policy.gatekeeper import Gatekeeper  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            return
+        self.gatekeeper = Gatekeeper(self.node.name, self.node.ip, self.config, self.informers)
+        try:
+            await self.gatekeeper.run(stop)
+        except Exception:
+            log.exception("network policy gatekeeper failed")
 
     async def run_proxy(self, stop: asyncio.Event) -> None:
         """The node's service proxy: Services + EndpointSlices -> nftables, incrementally."""

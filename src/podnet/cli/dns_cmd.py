@@ -28,7 +28,6 @@ from podnet.cli.resources import CliError
 from podnet.dns.resolve import Ask, MakeSocket, Resolution, resolve
 
 
-
 def register(app: typer.Typer) -> None:
     app.command("dns")(dns)
 
@@ -42,8 +41,10 @@ def dns(
     output: Annotated[str | None, typer.Option("--output", "-o", help="json")] = None,
     files: Annotated[list[str] | None, typer.Option("--filename", "-f",
                                                     help="Offline: resolve over these manifests.")] = None,
-    node: Annotated[str | None, typer.Option("--node", help="Live: send from this node (default: the first).")] = None,
-    server: Annotated[str | None, typer.Option("--server", help="Live: DNS server IP (default: kube-dns).")] = None,
+    node: Annotated[str | None, typer.Option(
+        "--node", help="Live: send from this node (default: the first).")] = None,
+    server: Annotated[str | None, typer.Option(
+        "--server", help="Live: DNS server IP (default: kube-dns).")] = None,
     cluster: Annotated[str | None, typer.Option("--cluster", envvar="PODNET_CLUSTER",
                                                 help="Cluster name (default: podnet).")] = None,
 ) -> None:
