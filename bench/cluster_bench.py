@@ -138,8 +138,10 @@ def proc_kind(pid: int) -> str:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return "gone"
+    if "controlplane" in argv:
+        return "controlplane"
     mods = [a for a in argv if a.startswith("podnet.")]
-    return mods[0].split(".")[-1] if mods else " ".join(a for a in argv[1:3] if a)
+    return mods[0].split(".")[-2 if mods[0].endswith(".main") else -1] if mods else argv[0]
 
 
 # -- up --

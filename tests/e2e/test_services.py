@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +224,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     cluster = make_cluster(tmp_path_factory, "--nodes", "3", "--network", "flat")
+    assert isinstance(cluster, Generator)
     c = next(cluster)
     try:
         apply(c, *manifests(c))

@@ -197,6 +197,8 @@ def test_exhausted_pod_range_leaves_pod_pending_and_leaks_nothing(cluster: Clust
     msg = json.dumps(pending[0]["status"]["conditions"])
     assert "no IP addresses available in range set: 10.244.2.1-10.244.2.6" in msg
     assert pending[0]["status"]["phase"] == "Pending"
+    events = [e for e in c.get("events")["items"] if e["reason"] == "FailedCreatePodSandBox"]
+    assert {e["involvedObject"]["name"] for e in events} >= {p["metadata"]["name"] for p in pending}
     import subprocess
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     for p in pending:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from typing import Any
 
 import pytest
 from controller_world import CFG, aio, cluster, service
@@ -26,7 +27,7 @@ async def settle_lb(store: Store, pool: str = "172.18.255.200-172.18.255.202") -
     return writes
 
 
-def lb(name: str, **spec: object) -> Obj:
+def lb(name: str, **spec: Any) -> Obj:
     return service(name, {"app": name}, PORTS, type="LoadBalancer", **spec)
 
 

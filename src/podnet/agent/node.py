@@ -217,6 +217,7 @@ class NodeAgent:
             del self.runtimes[rec.uid]
             rec.sandbox_error = f"failed to set up pod network: {e}"
             await self.write_status(rt, pod)
+            await self.event(pod, "FailedCreatePodSandBox", rec.sandbox_error)
             return
         pod_with_ip = {**pod, "status": {**(pod.get("status") or {}), "podIP": rec.pod_ip}}
         await asyncio.to_thread(rt.write_hosts, podenv.hosts_file(pod_with_ip, self.config.dns_domain))
@@ -242,6 +243,24 @@ class NodeAgent:
                 log.warning("pod %s: container %s: %s", pod["metadata"]["name"], c["name"], e)
                 out[c["name"]] = podenv.service_links(services, ns)
         return out
+
+    async def event(self, obj: Obj, reason: str, message: str, etype: str = "Warning") -> None:
+        """Record a Kubernetes Event about ``obj`` (best effort, like the kubelet)."""
+        m = obj["metadata"]
+        now = rfc3339(time.time())
+        ev = {"apiVersion": "v1", "kind": "Event",
+              # named like the kubelet's events: <object>.<hex nanoseconds>
+              "metadata": {"name": f"{m['name']}.{time.time_ns():x}",
+                           "namespace": m.get("namespace", "default")},
+              "involvedObject": {"apiVersion": "v1", "kind": obj.get("kind", "Pod"), "name": m["name"],
+                                 "namespace": m.get("namespace", "default"), "uid": m.get("uid", "")},
+              "reason": reason, "message": message, "type": etype, "count": 1,
+              "source": {"component": "podnet-agent", "host": self.node.name},
+              "firstTimestamp": now, "lastTimestamp": now}
+        try:
+            await self.store.create("events", ev)
+        except (StoreError, OSError) as e:
+            log.debug("event not recorded: %s", e)
 
     async def tend(self, rt: PodRuntime, pod: Obj) -> None:
         if rt.record.sandbox_error or rt.record.pod_ip is None:
