@@ -61,6 +61,7 @@ class NodeAgent:
         self.runtimes: dict[str, PodRuntime] = {}
         self.probes: dict[tuple[str, str, str], ProbeTracker] = {}
         self.busy: set[str] = set()
+        self.retry_at: dict[str, tuple[float, float]] = {}  # uid -> (next attempt, back-off)
         self.kick = asyncio.Event()
         self.sem = asyncio.Semaphore(self.opts.parallel)
         self.work: set[asyncio.Task[None]] = set()  # set-ups and tear-downs in flight
@@ -148,16 +149,16 @@ class NodeAgent:
             if uid in self.busy:
                 continue
             if pod is None or (pod.get("metadata") or {}).get("deletionTimestamp"):
-                self._start(uid, self.teardown(rt, pod))
+                self._start(uid, self.teardown(rt, pod), self.sem)
         for uid, pod in desired.items():
             if uid in self.runtimes or uid in self.busy:
                 continue
             if (pod.get("metadata") or {}).get("deletionTimestamp"):
-                self._start(uid, self._delete_object(pod))
+                self._start(uid, self._delete_object(pod), None)
                 continue
             if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 continue
-            self._start(uid, self.setup(pod))
+            self._start(uid, self.setup(pod), None)  # setup takes the semaphore itself
         tasks = []
         now = time.monotonic()
         for uid, rt in list(self.runtimes.items()):
@@ -172,9 +173,9 @@ class NodeAgent:
         if tasks:
             await asyncio.gather(*tasks)
 
-    def _start(self, uid: str, coro: Any) -> None:
+    def _start(self, uid: str, coro: Any, sem: asyncio.Semaphore | None) -> None:
         self.busy.add(uid)
-        task = asyncio.create_task(self._guard(uid, coro, self.sem))
+        task = asyncio.create_task(self._guard(uid, coro, sem))
         self.work.add(task)
         task.add_done_callback(self.work.discard)
 
@@ -192,6 +193,16 @@ class NodeAgent:
             self.busy.discard(uid)
 
     async def setup(self, pod: Obj) -> None:
+        """Sandbox, network and containers (at most ``parallel`` at a time), then status."""
+        async with self.sem:
+            rt, failure = await self._setup(pod)
+        await self.write_status(rt, pod)
+        if failure:
+            await self.event(pod, "FailedCreatePodSandBox", failure)
+        elif rt.record.pod_ip:
+            log.info("pod %s/%s running at %s", rt.record.namespace, rt.record.name, rt.record.pod_ip)
+
+    async def _setup(self, pod: Obj) -> tuple[PodRuntime, str | None]:
         meta = pod["metadata"]
         rec = PodRecord(meta["uid"], meta["namespace"], meta["name"],
                         pod_netns_name(self.config.name, meta["namespace"], meta["name"]))
@@ -199,8 +210,7 @@ class NodeAgent:
         if sum(1 for r in self.runtimes.values() if r.record.pod_ip) >= MAX_BRIDGE_PORTS:
             rec.sandbox_error = (f"node {self.node.name} already runs {MAX_BRIDGE_PORTS} pods: a Linux "
                                  "bridge holds at most 1023 ports")
-            await self.write_status(rt, pod)
-            return
+            return rt, None
         self.runtimes[rec.uid] = rt
         resolv = podenv.resolv_conf(pod, self.config.dns_service_ip, self.config.dns_domain,
                                     _read(self.opts.node_resolv))
@@ -216,9 +226,10 @@ class NodeAgent:
             rt.forget()
             del self.runtimes[rec.uid]
             rec.sandbox_error = f"failed to set up pod network: {e}"
-            await self.write_status(rt, pod)
-            await self.event(pod, "FailedCreatePodSandBox", rec.sandbox_error)
-            return
+            delay = min(60.0, max(1.0, self.retry_at.get(rec.uid, (0.0, 0.5))[1] * 2))
+            self.retry_at[rec.uid] = (time.monotonic() + delay, delay)
+            return rt, rec.sandbox_error
+        self.retry_at.pop(rec.uid, None)
         pod_with_ip = {**pod, "status": {**(pod.get("status") or {}), "podIP": rec.pod_ip}}
         await asyncio.to_thread(rt.write_hosts, podenv.hosts_file(pod_with_ip, self.config.dns_domain))
         envs = self.container_envs(pod_with_ip)
@@ -227,8 +238,7 @@ class NodeAgent:
         await asyncio.to_thread(rt.start_containers, pod_with_ip, envs)
         rec.save(self.paths.pods)
         self.netexec_reload()
-        await self.write_status(rt, pod)
-        log.info("pod %s/%s running at %s", rec.namespace, rec.name, rec.pod_ip)
+        return rt, None
 
     def container_envs(self, pod: Obj) -> dict[str, dict[str, str]]:
         ns = pod["metadata"]["namespace"]
@@ -282,9 +292,11 @@ class NodeAgent:
                 if not probe:
                     continue
                 key = (rt.record.uid, c["name"], kind)
+                rec = rt.record.containers.get(c["name"])
+                restarts = rec.restart_count if rec else 0
                 tr = self.probes.get(key)
-                if tr is None:
-                    tr = self.probes[key] = ProbeTracker(probe, kind)
+                if tr is None or tr.restart != restarts:  # a restarted container starts not ready
+                    tr = self.probes[key] = ProbeTracker(probe, kind, restart=restarts)
                 if tr.due(now):
                     ok = await run_once(probe, rt.record.pod_ip or "", rt.record.netns, c)
                     tr.record(ok, time.monotonic())

@@ -96,6 +96,7 @@ class ProbeTracker:
 
     probe: Obj
     kind: str  # "readiness" | "liveness"
+    restart: int = 0  # the container restart this tracker judges; a restart starts afresh
     started: float = field(default_factory=time.monotonic)
     next_run: float = 0.0
     successes: int = 0

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from podnet.api.kinds import Kind, Obj, meta
 from podnet.api.selectors import Selector, SelectorError, parse
+from podnet.apiserver import table
 from podnet.apiserver.errors import MethodNotAllowed, UnsupportedMediaType
 from podnet.apiserver.fields import parse_field_selector
 from podnet.apiserver.registry import Registry
@@ -107,17 +108,30 @@ def _list_doc(kind: Kind, items: list[Obj], rv: str) -> dict[str, Any]:
             "metadata": {"resourceVersion": rv}, "items": items}
 
 
+def _table(request: web.Request, kind: Kind, items: list[Obj], rv: str,
+           version: str) -> web.Response:
+    doc = table.table(kind, items, rv, version, table.include_object(
+        request.query.get("includeObject")))
+    return web.Response(body=json.dumps(doc, separators=(",", ":")),
+                        headers={"Content-Type": table.content_type(version)})
+
+
 async def handle(request: web.Request, registry: Registry, target: Target,
                  bookmark_interval: float) -> web.StreamResponse:
     kind, ns, name, method = target.kind, target.namespace, target.name, request.method
     plural = kind.plural
+    as_table = table.wanted(request.headers.get("Accept")) if method == "GET" else None
     if target.is_collection:
         if method == "GET":
             if request.query.get("watch", "").lower() in ("true", "1"):
                 fields = parse_field_selector(request.query.get("fieldSelector"))
+                render = None if as_table is None else table.watch_renderer(
+                    kind, as_table, table.include_object(request.query.get("includeObject")))
                 return await watch_response(request, registry, kind, ns, _selector(request),
-                                            bookmark_interval, fields)
+                                            bookmark_interval, fields, render)
             items, rv = await _list(request, registry, target)
+            if as_table is not None:
+                return _table(request, kind, items, rv, as_table)
             return await _json_list(_list_doc(kind, items, rv))
         if method == "POST" and (ns is not None or not kind.namespaced):
             obj = _object_body(await _body(request), target)
@@ -129,7 +143,11 @@ async def handle(request: web.Request, registry: Registry, target: Target,
     assert ns is not None
     status = target.subresource == "status"
     if method == "GET":
-        return _json(await registry.get(plural, ns, name))
+        obj = await registry.get(plural, ns, name)
+        if as_table is not None and not status:
+            rv = str(meta(obj).get("resourceVersion", ""))
+            return _table(request, kind, [obj], rv, as_table)
+        return _json(obj)
     if method == "PUT":
         obj = _object_body(await _body(request), target)
         dry = _dry_run(request)

@@ -1,6 +1,5 @@
-"""Kubernetes REST paths: which resource, namespace, name and subresource a URL names,
-and the discovery documents (``/api``, ``/apis``, ``/api/v1``, ``/apis/apps/v1``,
-``/version``) that let curl users and tools see what is served.
+"""Kubernetes REST paths: which resource, namespace, name and subresource a URL names.
+(The discovery documents that list them are in podnet.apiserver.discovery.)
 
 Paths understood (``{prefix}`` is ``/api/v1`` or ``/apis/{group}/{version}``)::
 
@@ -12,15 +11,11 @@ Paths understood (``{prefix}`` is ``/api/v1`` or ``/apis/{group}/{version}``)::
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass
-from typing import Any
 
-from podnet.api.kinds import BY_PLURAL, KINDS, Kind
+from podnet.api.kinds import BY_PLURAL, Kind
 from podnet.store.base import NotFound
 
-NAMESPACED_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update",
-                    "watch"]
 SUBRESOURCES = ("status",)
 
 
@@ -73,62 +68,3 @@ def resolve(group: str, version: str, rest: list[str]) -> Target:
     if ns is not None:
         raise not_found()
     return Target(kind, "", name, sub)
-
-
-# -- discovery --
-
-def _group_versions() -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for k in KINDS:
-        if k.group and k.version not in out.setdefault(k.group, []):
-            out[k.group].append(k.version)
-    return out
-
-
-def _group_doc(group: str, versions: list[str]) -> dict[str, Any]:
-    vs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
-    return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": vs,
-            "preferredVersion": vs[0]}
-
-
-def _resource_list(group: str, version: str) -> dict[str, Any]:
-    resources: list[dict[str, Any]] = []
-    for k in KINDS:
-        if k.group != group or k.version != version:
-            continue
-        resources.append({"name": k.plural, "singularName": k.singular, "namespaced": k.namespaced,
-                          "kind": k.kind, "verbs": NAMESPACED_VERBS,
-                          "shortNames": list(k.short_names)})
-        resources.append({"name": f"{k.plural}/status", "singularName": "",
-                          "namespaced": k.namespaced, "kind": k.kind,
-                          "verbs": ["get", "patch", "update"]})
-    if not resources:
-        raise not_found()
-    gv = f"{group}/{version}" if group else version
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-            "resources": resources}
-
-
-def discovery(path: str) -> dict[str, Any] | None:
-    """The discovery document at ``path``, or None when ``path`` is a resource path."""
-    parts = [p for p in path.split("/") if p]
-    if parts == ["api"]:
-        return {"kind": "APIVersions", "versions": ["v1"],
-                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}]}
-    if parts == ["apis"]:
-        groups = [_group_doc(g, vs) for g, vs in sorted(_group_versions().items())]
-        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
-    if len(parts) == 2 and parts[0] == "apis":
-        versions = _group_versions().get(parts[1])
-        if not versions:
-            raise not_found()
-        return _group_doc(parts[1], versions)
-    if parts == ["api", "v1"]:
-        return _resource_list("", "v1")
-    if len(parts) == 3 and parts[0] == "apis":
-        return _resource_list(parts[1], parts[2])
-    if parts == ["version"]:
-        return {"major": "1", "minor": "31", "gitVersion": "v1.31.0-podnet",
-                "platform": f"linux/{platform.machine()}",
-                "compiler": f"python{platform.python_version()}"}
-    return None

@@ -1,6 +1,6 @@
 """The API server: an aiohttp app over the Registry, on a unix socket and optionally TCP.
 
-``serve(registry, socket_path, tcp=None, token=None)`` returns an ``APIServer``
+``serve(registry, socket_path, tcp=None, token=None, tls=None)`` returns an ``APIServer``
 to use as an async context manager (or ``await start()`` / ``await stop()``),
 so one asyncio loop can run the server next to the controllers::
 
@@ -11,7 +11,9 @@ The unix socket (mode 0600, in a directory created 0700 when missing) needs
 no credentials: file permissions are the access control. The TCP listener
 answers 401 unless the request carries ``Authorization: Bearer <token>``;
 ``/healthz``, ``/readyz``, ``/livez`` and ``/version`` are open on both, as
-Kubernetes leaves them to anonymous users.
+Kubernetes leaves them to anonymous users. With ``tls`` (an ``ssl.SSLContext``,
+see podnet.apiserver.tls) the TCP listener speaks HTTPS, which kubectl needs:
+client-go sends a bearer token only over TLS.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
 import os
 import socket
+import ssl
 import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,7 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
-from podnet.apiserver import handlers, routes
+from podnet.apiserver import discovery, handlers, routes
 from podnet.apiserver.errors import Unauthorized, status_of
 from podnet.apiserver.registry import Registry
 from podnet.store.base import StoreError
@@ -71,9 +75,10 @@ def make_app(registry: Registry, token: str | None = None,
         return web.Response(text="ok")
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
-        doc = routes.discovery(request.path)
-        if doc is not None:
-            return web.json_response(doc)
+        found = discovery.negotiate(request.path, request.headers.get("Accept"))
+        if found is not None:
+            doc, ctype = found
+            return web.Response(body=json.dumps(doc), headers={"Content-Type": ctype})
         prefix = routes.split_prefix(request.path)
         if prefix is None:
             raise routes.not_found()
@@ -105,7 +110,8 @@ class APIServer:
 
     def __init__(self, registry: Registry, socket_path: str | Path,
                  tcp: tuple[str, int] | None = None, token: str | None = None,
-                 bookmark_interval: float = BOOKMARK_INTERVAL) -> None:
+                 bookmark_interval: float = BOOKMARK_INTERVAL,
+                 tls: ssl.SSLContext | None = None) -> None:
         if tcp is not None and not token:
             raise ValueError("a TCP listener needs a bearer token")
         self.registry = registry
@@ -113,6 +119,7 @@ class APIServer:
         self.tcp = tcp
         self.token = token
         self.bookmark_interval = bookmark_interval
+        self.tls = tls
         self.tcp_port: int | None = None
         self._runners: list[web.AppRunner] = []
 
@@ -129,7 +136,7 @@ class APIServer:
                                 shutdown_timeout=1.0, access_log=None)
             await tcp.setup()
             self._runners.append(tcp)
-            site = web.TCPSite(tcp, self.tcp[0], self.tcp[1])
+            site = web.TCPSite(tcp, self.tcp[0], self.tcp[1], ssl_context=self.tls)
             await site.start()
             self.tcp_port = int(tcp.addresses[0][1])
 
@@ -151,9 +158,11 @@ class APIServer:
 
 
 def serve(registry: Registry, socket_path: str | Path, tcp: tuple[str, int] | None = None,
-          token: str | None = None, bookmark_interval: float = BOOKMARK_INTERVAL) -> APIServer:
-    """An API server for ``registry``; start it with ``async with`` or ``await .start()``."""
-    return APIServer(registry, socket_path, tcp, token, bookmark_interval)
+          token: str | None = None, bookmark_interval: float = BOOKMARK_INTERVAL,
+          tls: ssl.SSLContext | None = None) -> APIServer:
+    """An API server for ``registry``; start it with ``async with`` or ``await .start()``.
+    ``tls`` makes the TCP listener HTTPS (the unix socket stays plain HTTP)."""
+    return APIServer(registry, socket_path, tcp, token, bookmark_interval, tls)
 
 
 def _prepare_socket_path(path: Path) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
@@ -71,8 +71,11 @@ def _typed(kind: Kind, obj: Obj) -> Obj:
 async def watch_response(request: web.Request, registry: Registry, kind: Kind,
                          namespace: str | None, selector: Selector | None,
                          bookmark_interval: float,
-                         fields: FieldSelector | None = None) -> web.StreamResponse:
+                         fields: FieldSelector | None = None,
+                         render: Callable[[Obj], Obj] | None = None) -> web.StreamResponse:
+    """Stream the watch; ``render`` turns each object into what is sent (a Table row, say)."""
     q = request.query
+    show = render or (lambda obj: _typed(kind, obj))
     rv = q.get("resourceVersion") or None
     if rv is not None and not rv.isdigit():
         raise BadRequest(f"invalid resourceVersion {rv!r}")
@@ -101,7 +104,7 @@ async def watch_response(request: web.Request, registry: Registry, kind: Kind,
         await resp.prepare(request)
         if send_initial:
             for obj in items:
-                await resp.write(_line("ADDED", _typed(kind, obj)))
+                await resp.write(_line("ADDED", show(obj)))
         idle_since = loop.time()
         while True:
             now = loop.time()
@@ -130,7 +133,7 @@ async def watch_response(request: web.Request, registry: Registry, kind: Kind,
                 break
             ev: WatchEvent = item
             last_rv = str((ev.object.get("metadata") or {}).get("resourceVersion") or last_rv)
-            await resp.write(_line(ev.type, _typed(kind, ev.object)))
+            await resp.write(_line(ev.type, show(ev.object)))
             idle_since = loop.time()
     except (ConnectionResetError, ConnectionError):
         pass  # the client closed the stream

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from podnet.cli import analyze_cmds, cluster_cmds, dns_cmd, resources
+from podnet.cli import analyze_cmds, cluster_cmds, dns_cmd, probe_cmd, resources
 from podnet.cli.connect import NotRunning, cluster_name
 
 app = typer.Typer(
@@ -140,6 +140,7 @@ def cni_path() -> None:
 cluster_cmds.register(app)
 analyze_cmds.register(app)
 dns_cmd.register(app)
+probe_cmd.register(app)
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
 A controller names the resources it watches (``watches``); their shared
 informers keep caches fresh. Any event marks the controller dirty; the run loop
-waits a few milliseconds so a burst of events becomes one pass (debounce), then
+waits a few milliseconds so a burst of events becomes one pass (debounce; under a
+steady stream of events, as long as the last pass took, up to 0.5 s), then
 calls ``reconcile()``: a full pass over the cached state that makes the store
 match it and returns how many writes it made. Work on one object is wrapped in
 ``guard`` so a bad object is logged and retried with backoff without stopping
@@ -41,6 +42,7 @@ from podnet.controllers.podutil import (
 from podnet.store.base import AlreadyExists, Conflict, NotFound, Store, WatchEvent
 
 log = logging.getLogger(__name__)
+MAX_GATHER_SECONDS = 0.5  # the longest wait for events to gather before a pass
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ class Controller:
     async def run(self) -> None:
         """Forever: wait for events (or the resync timer), debounce, reconcile."""
         await self.informers.wait_synced(self.watches)
-        backoff = 0.0
+        backoff = took = 0.0
         self._dirty.set()
         while True:
             timeout = backoff or self.resync_interval()
@@ -163,9 +165,13 @@ class Controller:
                 await asyncio.wait_for(self._dirty.wait(), timeout)
             except TimeoutError:
                 pass
-            await asyncio.sleep(self.options.debounce_seconds)
+            # a pass is O(cache): under a stream of events, let them gather for about as
+            # long as the last pass took, so passes take at most about half the time
+            await asyncio.sleep(max(self.options.debounce_seconds, min(took, MAX_GATHER_SECONDS)))
             self._dirty.clear()
+            started = time.monotonic()
             await self.run_pass()
+            took = time.monotonic() - started
             backoff = min(max(backoff * 2, 0.1), 10.0) if self.retry else 0.0
 
     async def guard(self, what: str, work: Awaitable[Any]) -> None:
