@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,15 +41,24 @@ def p90(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
 
 
-def run(exe: str, command: str, config: dict[str, object], env: dict[str, str]) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(exe: str, command: str, config: dict[str, object], env: dict[str, str]
+        ) -> tuple[float, float]:
+    """(wall ms, CPU ms) of one call; CPU counts the plugin and the IPAM plugin it waited for,
+    and is much less sensitive than wall time to the other jobs on a shared machine."""
     env = dict(env, CNI_COMMAND=command)
+    cpu = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.run([exe], input=json.dumps(config).encode(), env=env,
                           capture_output=True)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{exe} {command} failed: {proc.stdout!r} {proc.stderr[-300:]!r}")
-    return elapsed * 1000.0
+    return elapsed * 1000.0, (_children_cpu() - cpu) * 1000.0
 
 
 def main() -> int:
@@ -65,6 +75,7 @@ def main() -> int:
     netns.create(node)
     netns.create(pod)
     times: dict[str, dict[str, list[float]]] = {k: {"ADD": [], "DEL": []} for k in IMPLS}
+    cpu: dict[str, dict[str, list[float]]] = {k: {"ADD": [], "DEL": []} for k in IMPLS}
     base = {k: v for k, v in os.environ.items()
             if not k.startswith("CNI_") and k != "PYTHONDONTWRITEBYTECODE"}
     base.update(CNI_NETNS=netns.path_of(pod), CNI_IFNAME="eth0",
@@ -83,8 +94,9 @@ def main() -> int:
                     add = run(exe, "ADD", conf, env)
                     delete = run(exe, "DEL", conf, env)
                     if cycle:
-                        times[impl]["ADD"].append(add)
-                        times[impl]["DEL"].append(delete)
+                        for verb, (wall, used) in (("ADD", add), ("DEL", delete)):
+                            times[impl][verb].append(wall)
+                            cpu[impl][verb].append(used)
     finally:
         netns.delete(pod)
         netns.delete(node)
@@ -97,13 +109,18 @@ def main() -> int:
         row = {}
         for impl in IMPLS:
             row[impl] = {"median_ms": round(statistics.median(times[impl][verb]), 1),
-                         "p90_ms": round(p90(times[impl][verb]), 1)}
+                         "p90_ms": round(p90(times[impl][verb]), 1),
+                         "cpu_median_ms": round(statistics.median(cpu[impl][verb]), 1)}
         ratio = row["podnet"]["median_ms"] / row["reference"]["median_ms"]
         ratio90 = row["podnet"]["p90_ms"] / row["reference"]["p90_ms"]
-        report[verb] = dict(row, ratio_median=round(ratio, 2), ratio_p90=round(ratio90, 2))
+        ratio_cpu = row["podnet"]["cpu_median_ms"] / max(row["reference"]["cpu_median_ms"], 0.1)
+        report[verb] = dict(row, ratio_median=round(ratio, 2), ratio_p90=round(ratio90, 2),
+                            ratio_cpu=round(ratio_cpu, 2))
         print(f"{verb}: podnet median {row['podnet']['median_ms']} ms p90 {row['podnet']['p90_ms']}"
-              f" ms | reference median {row['reference']['median_ms']} ms p90 "
-              f"{row['reference']['p90_ms']} ms | ratio median {ratio:.2f} p90 {ratio90:.2f}")
+              f" ms cpu {row['podnet']['cpu_median_ms']} ms | reference median "
+              f"{row['reference']['median_ms']} ms p90 {row['reference']['p90_ms']} ms cpu "
+              f"{row['reference']['cpu_median_ms']} ms | ratio median {ratio:.2f} p90 "
+              f"{ratio90:.2f} cpu {ratio_cpu:.2f}")
     if opts.json:
         with open(opts.json, "w") as f:
             json.dump(report, f, indent=2)

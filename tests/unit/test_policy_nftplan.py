@@ -22,8 +22,8 @@ from test_policy_reference import world
 
 from podnet.policy import nftstate
 from podnet.policy.analyze import analyze
-from podnet.policy.nftplan import block_ranges, compile_node, interval_elements
 from podnet.policy.model import IPBlock
+from podnet.policy.nftplan import block_ranges, compile_node, interval_elements
 from podnet.policy.resolve import resolve
 
 FIELDS = r"(?:ip saddr|ip daddr|meta l4proto|th dport)"

@@ -1,9 +1,9 @@
 """The REST verbs: one HTTP request on a resource path -> one Registry call -> JSON.
 
-GET (get, list, watch), POST (create), PUT (update, ``/status``), PATCH (merge
-patch; strategic merge patch is treated as merge patch), DELETE (one object or
-a collection by label selector). ``dryRun=All`` runs admission and writes
-nothing. Errors are raised as store/API errors; the server's middleware turns
+GET (get, list, watch; a meta.k8s.io Table when the client asks for one),
+POST (create), PUT (update, ``/status``), PATCH (JSON merge patch or strategic
+merge patch), DELETE (one object or a collection by label selector).
+``dryRun=All`` runs admission and writes nothing. Errors are raised as store/API errors; the server's middleware turns
 them into Kubernetes Status answers.
 """
 
@@ -26,7 +26,8 @@ from podnet.apiserver.routes import Target
 from podnet.apiserver.watchstream import watch_response
 from podnet.store.base import BadRequest
 
-MERGE_PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
+STRATEGIC = "application/strategic-merge-patch+json"
+MERGE_PATCH_TYPES = ("application/merge-patch+json", STRATEGIC)
 
 
 BIG_LIST = 500  # lists longer than this are encoded off the event loop
@@ -163,7 +164,7 @@ async def handle(request: web.Request, registry: Registry, target: Target,
         if not isinstance(patch, dict):
             raise BadRequest("a merge patch must be a JSON object")
         out = await registry.patch(plural, ns, name, patch, dry_run=_dry_run(request),
-                                   status=status)
+                                   status=status, strategic=request.content_type == STRATEGIC)
         return _json(out)
     if method == "DELETE" and not status:
         options = await _body(request, required=False) or {}

@@ -30,6 +30,7 @@ from podnet.apiserver import admission, deletion
 from podnet.apiserver import patch as patching
 from podnet.apiserver.errors import Forbidden, Invalid, invalid_value
 from podnet.apiserver.services import ServiceAllocations, drop_type_dependent_fields
+from podnet.apiserver.strategic import apply as strategic_patch
 from podnet.store.base import (
     AlreadyExists,
     BadRequest,
@@ -228,8 +229,9 @@ class Registry:
 
     # -- patch / apply --
     async def patch(self, resource: str, namespace: str, name: str, patch: dict[str, Any],
-                    dry_run: bool = False, status: bool = False) -> Obj:
-        """Apply a JSON merge patch (RFC 7386); ``status=True`` patches the status subresource.
+                    dry_run: bool = False, status: bool = False, strategic: bool = False) -> Obj:
+        """Apply a JSON merge patch (RFC 7386), or with ``strategic`` a strategic merge patch
+        (podnet.apiserver.strategic); ``status=True`` patches the status subresource.
 
         Without a resourceVersion in the patch a conflicting concurrent write is retried."""
         if not isinstance(patch, dict):
@@ -237,7 +239,8 @@ class Registry:
         precondition = (patch.get("metadata") or {}).get("resourceVersion")
         for attempt in range(PATCH_RETRIES):
             stored = await self.get(resource, namespace, name)
-            target = patching.merge_patch(stored, patch)
+            target = (strategic_patch(stored, patch, kind_for(resource).kind) if strategic
+                      else patching.merge_patch(stored, patch))
             tm = meta(target)
             tm["name"] = name
             tm["resourceVersion"] = precondition or meta(stored)["resourceVersion"]

@@ -34,7 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
-from podnet.apiserver import discovery, handlers, routes
+from podnet.apiserver import discovery, handlers, openapi, routes
 from podnet.apiserver.errors import Unauthorized, status_of
 from podnet.apiserver.registry import Registry
 from podnet.store.base import StoreError
@@ -75,6 +75,9 @@ def make_app(registry: Registry, token: str | None = None,
         return web.Response(text="ok")
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
+        spec = openapi.answer(request.path)
+        if spec is not None:
+            return web.Response(body=spec, content_type="application/json")
         found = discovery.negotiate(request.path, request.headers.get("Accept"))
         if found is not None:
             doc, ctype = found

@@ -82,6 +82,7 @@ class Topology:
     nodes: tuple[NodeNet, ...]
     subnets: tuple[Subnet, ...] = ()
     router_ns: str | None = None
+    lb_pool: str = ""
 
     @property
     def namespaces(self) -> list[str]:
@@ -139,6 +140,7 @@ def plan(config: ClusterConfig) -> Topology:
         nodes=tuple(nodes),
         subnets=subnets,
         router_ns=f"{netns_prefix(config.name)}router" if routed else None,
+        lb_pool=config.lb_pool,
     )
 
 
@@ -169,6 +171,13 @@ def external_commands(t: Topology) -> list[str]:
             "link set eth0 up"]
     if t.external_gateway:
         cmds.append(f"route add default via {t.external_gateway}")
+    # "the cloud": LoadBalancer IPs are routed to the nodes of the external's subnet (ECMP);
+    # each node's proxy takes them from there like a ClusterIP.
+    from podnet.controllers.loadbalancer import parse_pool
+
+    hops = " ".join(f"nexthop via {n.ip}" for n in t.nodes if n.subnet == 0)
+    if t.lb_pool and hops:
+        cmds += [f"route add {net} {hops}" for net in parse_pool(t.lb_pool)]
     return cmds
 
 
