@@ -3,8 +3,9 @@
 GET (get, list, watch; a meta.k8s.io Table when the client asks for one),
 POST (create), PUT (update, ``/status``), PATCH (JSON merge patch or strategic
 merge patch), DELETE (one object or a collection by label selector).
-``dryRun=All`` runs admission and writes nothing. Errors are raised as store/API errors; the server's middleware turns
-them into Kubernetes Status answers.
+``dryRun=All`` runs admission and writes nothing. Errors are raised as store/API
+errors; the server's middleware turns them into Kubernetes Status answers.
+Protobuf and CBOR bodies are answered 415: podnet speaks JSON (and YAML).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from podnet.store.base import BadRequest
 
 STRATEGIC = "application/strategic-merge-patch+json"
 MERGE_PATCH_TYPES = ("application/merge-patch+json", STRATEGIC)
+BINARY_TYPES = ("application/vnd.kubernetes.protobuf", "application/cbor")
 
 
 BIG_LIST = 500  # lists longer than this are encoded off the event loop
@@ -71,6 +73,11 @@ def _dry_run(request: web.Request, options: dict[str, Any] | None = None) -> boo
 
 
 async def _body(request: web.Request, required: bool = True) -> Any:
+    if request.content_type in BINARY_TYPES:
+        # client-go (kubectl create, scale, ...) retries with JSON after a 415
+        raise UnsupportedMediaType(
+            f'the body of the request was in an unknown format - accepted media types include: '
+            f'application/json, application/yaml (not "{request.content_type}")')
     raw = await request.read()
     if not raw.strip():
         if required:

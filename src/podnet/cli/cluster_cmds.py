@@ -77,8 +77,13 @@ def up(
         print(f"cluster {cfg.name!r} is already running; nothing changed")
         return
     flag = f" --cluster {cfg.name}" if cfg.name != "podnet" else ""
+    from podnet.cluster.kubeconfig import kubeconfig_path
+
+    kube = kubeconfig_path(cfg.name)
+    kubectl = f"  export KUBECONFIG={kube}   # then kubectl works too\n" if kube.exists() else ""
     print(f"Cluster {cfg.name!r} is up in {time.monotonic() - start:.1f}s. Next:\n"
           f"  podnet apply{flag} -f examples/app\n"
+          f"{kubectl}"
           f"  podnet get pods -A -o wide{flag}\n"
           f"  podnet exec{flag} -n shop POD -- curl -s http://backend:8080/hostname\n"
           f"  podnet exec{flag} --external -- curl -s http://{cfg.nodes[0].ip}:30080/\n"

@@ -24,7 +24,7 @@ from typing import Any
 
 from podnet.agent.paths import NodePaths
 from podnet.api.config import ClusterConfig, apiserver_socket, state_dir
-from podnet.cluster import network, processes, state
+from podnet.cluster import kubeconfig, network, processes, state
 from podnet.cluster.topology import TopologyError, netns_prefix, plan
 from podnet.kernel import iproute, netns
 
@@ -71,6 +71,8 @@ def up(config: ClusterConfig, store_url: str | None, options: dict[str, Any], pr
     except TopologyError as e:
         raise ClusterError(str(e)) from None
     url = store_url or f"sqlite://{sdir / 'store.db'}"
+    # kubectl's HTTPS port on 127.0.0.1: chosen once, kept across restarts
+    options = {**options, "apiserver_port": options.get("apiserver_port") or kubeconfig.free_port()}
     rec = state.ClusterRecord(config, url, topo.namespaces, options)
     rec.save()
     progress(f"creating namespaces: {', '.join(topo.namespaces)}")

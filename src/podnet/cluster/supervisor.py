@@ -1,7 +1,8 @@
 """The cluster's supervisor: keeps the control plane and every node agent running.
 
 Like systemd for a real node, one small process per cluster starts the control
-plane (in the host namespace: it only listens on a unix socket) and one agent
+plane (in the host namespace: it listens on a unix socket and, for kubectl, on
+127.0.0.1 at the port the cluster record names) and one agent
 per node (inside the node's network namespace, via ``nsenter --net``), and restarts any
 that exits, with back-off. It adopts processes that are already running (pid
 file + command line), so killing the supervisor itself and starting it again
@@ -52,6 +53,9 @@ def children(cluster: str) -> list[Child]:
          "--service-cidr", cfg.service_cidr, "--pod-cidr", cfg.pod_cidr,
          "--node-monitor-grace-period", str(opts.get("node_grace", 40.0))],
         ["controlplane", "--cluster", cluster], sdir / "controlplane.pid", sdir / "controlplane.log")
+    if opts.get("apiserver_port"):
+        # HTTPS for kubectl on loopback only; the token and certificates are in the state dir
+        cp.argv += ["--listen", f"127.0.0.1:{int(opts['apiserver_port'])}"]
     out = [cp]
     topo = plan(cfg)
     for n in topo.nodes:
