@@ -24,14 +24,14 @@ def _outcome(fn: object, arg: object) -> tuple[str, ...]:
         return ("err", type(e).__name__, str(e))
 
 
-@settings(max_examples=300)
+@settings(max_examples=100)
 @given(VALUES)
 def test_dumps_and_loads_match_json(v: object) -> None:
     assert jsonio.dumps(v) == json.dumps(v)
     assert json.dumps(jsonio.loads(json.dumps(v).encode())) == json.dumps(json.loads(json.dumps(v)))
 
 
-@settings(max_examples=500)
+@settings(max_examples=150)
 @given(st.text(alphabet=' \t\n\r{}[]":,0123456789.eE-+tfnaulrsNI\\x', max_size=30))
 def test_malformed_input_fails_like_json(s: str) -> None:
     assert _outcome(jsonio.loads, s) == _outcome(json.loads, s)
@@ -41,7 +41,7 @@ def test_malformed_input_fails_like_json(s: str) -> None:
 WORDS = st.lists(st.sampled_from([0, 0, 0, 1, 0xFFFF, 0x10]) | st.integers(0, 0xFFFF), min_size=8, max_size=8)
 
 
-@settings(max_examples=500)
+@settings(max_examples=150)
 @given(WORDS)
 def test_ipv6_formatting_matches_ipaddress(words: list[int]) -> None:
     packed = b"".join(w.to_bytes(2, "big") for w in words)
@@ -50,7 +50,7 @@ def test_ipv6_formatting_matches_ipaddress(words: list[int]) -> None:
     assert parse_ip(ipaddress.ip_address(packed).exploded) == (10, packed)
 
 
-@settings(max_examples=500)
+@settings(max_examples=150)
 @given(st.binary(min_size=4, max_size=4), st.integers(0, 32))
 def test_ipv4_cidrs_match_ipaddress(raw: bytes, prefix: int) -> None:
     text = f"{ipaddress.ip_address(raw)}/{prefix}"

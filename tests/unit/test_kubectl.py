@@ -136,7 +136,7 @@ def test_apply_get_label_patch_delete(kube: Kube) -> None:
     # re-apply a changed manifest: kubectl sends a strategic merge patch (lists by merge key)
     changed = (ROOT / "examples/app/20-backend.yaml").read_text() \
         .replace("image: podnet.dev/netexec", "image: podnet.dev/netexec:v2") \
-        .replace("- {name: metrics, containerPort: 9090}\n", "")
+        .replace("            - {name: metrics, containerPort: 9090}\n", "")
     assert "deployment.apps/backend configured" in kube("apply", "-f", "-", stdin=changed).stdout
     dep = json.loads(kube("get", "deploy", "backend", "-n", "shop", "-o", "json").stdout)
     (c,) = dep["spec"]["template"]["spec"]["containers"]
