@@ -40,7 +40,7 @@ class AgentOptions:
     heartbeat: float = 10.0
     restart_base: float = 10.0
     resync: float = 1.0
-    parallel: int = 4
+    parallel: int = 8
     node_resolv: str = "/etc/resolv.conf"
     proxy: bool = True
     policy: bool = True

@@ -6,4 +6,8 @@ server.serve         the HTTP server (routes, handlers, watchstream, fields)
 client.Client        the Store protocol over HTTP; errors.* map Status <-> exceptions
 patch                JSON merge patch and kubectl-style apply
 allocators           pure ClusterIP / NodePort picking
+discovery, openapi   what kubectl reads first (aggregated discovery, a minimal OpenAPI v3)
+table, mediatypes    meta.k8s.io Table answers for kubectl get; Accept negotiation
+strategic            strategic merge patch (kubectl apply)
+tls                  the cluster CA and serving certificate of the HTTPS listener
 """

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from types import TracebackType
@@ -59,12 +60,15 @@ class Client:
     """An API server connection: ``Client()`` uses the default cluster's unix socket."""
 
     def __init__(self, socket_path: str | Path | None = None, url: str | None = None,
-                 token: str | None = None, timeout: float = 60.0) -> None:
+                 token: str | None = None, timeout: float = 60.0,
+                 ca_file: str | Path | None = None) -> None:
+        """``ca_file``: the CA to trust for an https ``url`` (a cluster's ``pki/ca.crt``)."""
         if url is None and socket_path is None:
             socket_path = apiserver_socket(os.environ.get("PODNET_CLUSTER") or DEFAULT_CLUSTER)
         self.socket_path = str(socket_path) if socket_path is not None else None
         self.base = (url or "http://localhost").rstrip("/")
         self.token = token
+        self.ssl = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -78,7 +82,7 @@ class Client:
             if self.socket_path is not None and not self.base.startswith("https"):
                 connector = aiohttp.UnixConnector(path=self.socket_path, limit=256)
             else:
-                connector = aiohttp.TCPConnector(limit=256)
+                connector = aiohttp.TCPConnector(limit=256, ssl=self.ssl or True)
             headers = {"Accept": "application/json"}
             if self.token:
                 headers["Authorization"] = f"Bearer {self.token}"

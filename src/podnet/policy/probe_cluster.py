@@ -57,7 +57,8 @@ async def probe_cluster(
 ) -> Report:
     """Probe the pods of ``namespaces`` (all when empty) to each other; optionally predict too."""
     pods = [p for p in in_namespaces(objects["pods"], namespaces)
-            if (p.get("status") or {}).get("phase") == "Running"]
+            if (p.get("status") or {}).get("phase") == "Running"
+            and not (p.get("metadata") or {}).get("deletionTimestamp")]
     keys = default_keys(resolve(pods), ports, protocols)
 
     def netns_of(pod: PodInfo) -> str:
