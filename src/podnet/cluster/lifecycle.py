@@ -87,8 +87,9 @@ def up(config: ClusterConfig, store_url: str | None, options: dict[str, Any], pr
     return "created"
 
 
-def install_addons(config: ClusterConfig, progress: Progress) -> None:
-    """Apply the cluster's system objects (kube-dns, ...) from ``podnet.cluster.addons``."""
+def install_addons(config: ClusterConfig, progress: Progress, timeout: float = 60.0) -> None:
+    """Apply the cluster's system objects (kube-dns, ...) from ``podnet.cluster.addons`` and
+    wait until each Deployment among them has a ready replica (DNS answers before `up` returns)."""
     from podnet.apiserver.apply import apply_all
     from podnet.apiserver.client import Client
     from podnet.cluster import addons
@@ -103,6 +104,25 @@ def install_addons(config: ClusterConfig, progress: Progress) -> None:
 
     for line in asyncio.run(run()):
         progress(f"addon {line}")
+    deployments = [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objs
+                   if o.get("kind") == "Deployment"]
+
+    async def ready() -> bool:
+        async with Client(socket_path=str(apiserver_socket(config.name))) as c:
+            for ns, name in deployments:
+                d = await c.get("deployments", ns, name)
+                if int((d.get("status") or {}).get("readyReplicas") or 0) < 1:
+                    return False
+        return True
+
+    deadline = time.monotonic() + timeout
+    while deployments and time.monotonic() < deadline:
+        if asyncio.run(ready()):
+            progress("cluster add-ons ready: " + ", ".join(f"{ns}/{n}" for ns, n in deployments))
+            return
+        time.sleep(0.2)
+    if deployments:
+        progress(f"warning: add-ons not ready after {timeout:.0f}s; see `podnet get pods -n kube-system`")
 
 
 def _start_supervisor(cluster: str) -> None:
