@@ -28,16 +28,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from policy_bench import generate  # noqa: E402
+from policy_bench import generate
 
-from podnet.api.config import ClusterConfig  # noqa: E402
-from podnet.controllers.informer import InformerSet  # noqa: E402
-from podnet.policy.gatekeeper import Gatekeeper, KernelBackend  # noqa: E402
-from podnet.store.memory import MemoryStore  # noqa: E402
+from podnet.api.config import ClusterConfig
+from podnet.controllers.informer import InformerSet
+from podnet.policy.gatekeeper import Gatekeeper, KernelBackend
+from podnet.store.memory import MemoryStore
 
 
 async def timed_change(gk: Gatekeeper, change: Callable[[], Awaitable[Any]]) -> dict[str, float]:
@@ -46,7 +47,7 @@ async def timed_change(gk: Gatekeeper, change: Callable[[], Awaitable[Any]]) -> 
     await change()
     while gk.generation == before:  # the informer delivers the event
         await asyncio.sleep(0.001)
-    await gk.wait_applied(gk.generation)
+    await asyncio.wait_for(gk.wait_applied(gk.generation), 60)
     last = gk.syncs[-1]
     return {"latency": last.applied_at - t0, "compile": last.compile_seconds,
             "apply": last.apply_seconds, "elements": last.elements, "mode": float(last.mode == "full")}
@@ -67,8 +68,10 @@ async def run(args: argparse.Namespace, netns: str) -> None:
     stop = asyncio.Event()
     t0 = time.monotonic()
     task = asyncio.create_task(gk.run(stop))
-    await gk.wait_applied(gk.generation)
+    await asyncio.wait_for(gk.wait_applied(gk.generation), 120)
     first = gk.syncs[-1]
+    if first.error:
+        sys.exit(f"initial sync failed: {first.error}")
     table = gk.applied
     assert table is not None
     local = sum(1 for p in objs["pods"] if p["spec"]["nodeName"] == "node-1")
@@ -106,7 +109,7 @@ async def run(args: argparse.Namespace, netns: str) -> None:
     try:
         for i in range(args.rounds):
             for name, fn in changes:
-                results.setdefault(name, []).append(await timed_change(gk, lambda fn=fn, i=i: fn(i)))
+                results.setdefault(name, []).append(await timed_change(gk, partial(fn, i)))
                 await asyncio.sleep(0.05)
     finally:
         stop.set()

@@ -245,7 +245,7 @@ def test_ip_block_with_except_ingress_and_egress(world: Cluster) -> None:
     c = world
     ips = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p["status"]["podIP"]
            for ns in NS for p in c.get("pods", "-n", ns)["items"]}
-    node2 = {k for k in ips if node_of(*k.split("/")) == "node-2"}
+    node2 = {k for k in ips if node_of(ns_of(k), k.split("/")[1]) == "node-2"}
     apply(c, netpol("x", "block", {"podSelector": {"matchLabels": {"pod": "a"}}, "ingress": [{"from": [
         {"ipBlock": {"cidr": "10.244.0.0/16", "except": ["10.244.2.0/24"]}}]}]}),
           netpol("y", "egress-block", {"podSelector": {"matchLabels": {"pod": "c"}},
@@ -365,8 +365,8 @@ def test_pod_created_under_a_deny_policy_is_never_reachable(world: Cluster) -> N
     new["metadata"]["name"], new["metadata"]["labels"] = "new", {"pod": "new"}
     assert new["spec"]["nodeName"] == node
     sandbox = netns(c, "z/new")
-    sources = [netns(c, p) for p in ("x/a", "x/b", "y/a", "y/b") if node_of(*p.split("/")) == node][:1] + \
-        [netns(c, p) for p in ("x/a", "x/b", "y/a", "y/b") if node_of(*p.split("/")) != node][:1]
+    sources = [netns(c, p) for p in ("x/a", "x/b", "y/a", "y/b") if node_of(ns_of(p), p.split("/")[1]) == node][:1] + \
+        [netns(c, p) for p in ("x/a", "x/b", "y/a", "y/b") if node_of(ns_of(p), p.split("/")[1]) != node][:1]
     assert len(sources) == 2  # one on the new pod's node (bridged), one on another (routed)
     apply(c, new)
     try:

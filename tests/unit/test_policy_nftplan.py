@@ -22,8 +22,8 @@ from test_policy_reference import world
 
 from podnet.policy import nftstate
 from podnet.policy.analyze import analyze
-from podnet.policy.model import IPBlock
-from podnet.policy.nftplan import block_ranges, compile_node, interval_elements
+from podnet.policy.model import IPBlock, PortSpec
+from podnet.policy.nftplan import block_ranges, compile_node, interval_elements, port_elements
 from podnet.policy.resolve import resolve
 
 FIELDS = r"(?:ip saddr|ip daddr|meta l4proto|th dport)"
@@ -198,6 +198,12 @@ def test_rules_are_rendered_for_every_port_form() -> None:
     assert "{ 6 . 80, 17 . 81-90, 132 . 0-65535 }" in rule  # endPort < port is dropped
     named = [s for name, s in t.sets.items() if name.endswith("-named")]
     assert named and all(not s.elements for s in named)  # wrong protocol: nothing
+
+
+def test_port_ranges_are_merged_per_protocol() -> None:
+    specs = [PortSpec("TCP"), PortSpec("TCP", 400, 500), PortSpec("UDP", 80, 90), PortSpec("UDP", 91),
+             PortSpec("UDP", 85, 100), PortSpec("SCTP", 7), PortSpec("TCP", 90, 85)]
+    assert port_elements(specs) == ["6 . 0-65535", "17 . 80-100", "132 . 7"]
 
 
 def test_ip_block_ranges() -> None:

@@ -158,6 +158,8 @@ class NodeAgent:
                 continue
             if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 continue
+            if time.monotonic() < self.retry_at.get(uid, (0.0, 0.0))[0]:
+                continue  # its sandbox failed: retried with back-off
             self._start(uid, self.setup(pod), None)  # setup takes the semaphore itself
         tasks = []
         now = time.monotonic()

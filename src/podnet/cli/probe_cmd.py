@@ -95,7 +95,7 @@ def _table(report: Any) -> None:
             left = matrix(live.table, key).splitlines()
             right = matrix(report.offline, key).splitlines() if key in report.offline.rows else []
             width = max(map(len, left))
-            sys.stdout.write(f"{key[0]}/{key[1]}  {'live'.ljust(width - 8)}  offline\n")
+            sys.stdout.write(f"{key[0]}/{key[1]} live".ljust(width) + "    offline\n")
             for i in range(max(len(left), len(right))):
                 a = left[i] if i < len(left) else ""
                 b = right[i] if i < len(right) else ""

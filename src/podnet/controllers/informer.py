@@ -68,6 +68,7 @@ class Informer:
         self._tombstones: dict[Key, int] = {}
         self._synced = asyncio.Event()
         self.backoff_max = 5.0
+        self._sorted: list[Obj] | None = None  # items() until the cache changes
 
     def add_handler(self, fn: Handler) -> None:
         self._handlers.append(fn)
@@ -81,7 +82,9 @@ class Informer:
 
     def items(self) -> list[Obj]:
         """Cached objects sorted by (namespace, name)."""
-        return [self.cache[k] for k in sorted(self.cache)]
+        if self._sorted is None:  # every controller asks on every pass: sort once per change
+            self._sorted = [self.cache[k] for k in sorted(self.cache)]
+        return list(self._sorted)
 
     # -- list --
 
@@ -92,6 +95,7 @@ class Informer:
         fresh = {_key(o): o for o in items}
         old = self.cache
         self.cache = fresh
+        self._sorted = None
         self._tombstones.clear()
         self.resource_version = rv
         self._synced.set()
@@ -160,6 +164,7 @@ class Informer:
         if ev.type == "DELETED":
             if have is not None and _rv(have) <= rv:
                 del self.cache[k]
+                self._sorted = None
                 self._notify(ev)
             return
         if have is not None and _rv(have) >= rv:
@@ -168,6 +173,7 @@ class Informer:
             return
         self._tombstones.pop(k, None)
         self.cache[k] = ev.object
+        self._sorted = None
         self._notify(ev)
 
     def _prune_tombstones(self, seen: int) -> None:
@@ -183,6 +189,7 @@ class Informer:
         if have is None or _rv(have) < _rv(obj):
             self._tombstones.pop(k, None)
             self.cache[k] = obj
+            self._sorted = None
             # the watch event for this version will be skipped as already seen, so
             # tell the handlers now: other controllers sharing this informer need it
             self._notify(WatchEvent("ADDED" if have is None else "MODIFIED", obj))
@@ -191,6 +198,7 @@ class Informer:
         """Record that a controller just deleted ``obj``."""
         k = _key(obj)
         had = self.cache.pop(k, None)
+        self._sorted = None
         self._tombstones[k] = max(_rv(obj), int(self.resource_version or 0))
         if had is not None:
             self._notify(WatchEvent("DELETED", obj))

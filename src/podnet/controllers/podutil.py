@@ -160,9 +160,10 @@ def node_ready(node: Obj) -> bool:
 
 
 def controller_ref(obj: Obj) -> dict[str, Any] | None:
+    """The controlling ownerReference (the object's own dict: read, do not modify)."""
     for r in (obj.get("metadata") or {}).get("ownerReferences") or []:
         if r.get("controller"):
-            return dict(r)
+            return r  # type: ignore[no-any-return]
     return None
 
 

@@ -129,6 +129,9 @@ class Gatekeeper:
     async def admit(self, pod: Obj) -> None:
         """Return once the rules covering ``pod`` (which carries its podIP) are in the kernel."""
         self._admitted[_key(pod)] = pod
+        if not self.informers.get("networkpolicies").cache and self._ready.is_set():
+            self.kick()  # no policy anywhere: nothing isolates the pod, no need to wait
+            return
         gen = self.kick()
         await self.wait_applied(gen)
 

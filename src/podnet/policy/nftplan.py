@@ -111,6 +111,28 @@ def interval_elements(ranges: list[tuple[int, int]]) -> frozenset[str]:
     return frozenset(str(text(lo)) if lo == hi else f"{text(lo)}-{text(hi)}" for lo, hi in merged)
 
 
+def port_elements(specs: list[PortSpec]) -> list[str]:
+    """Numeric ports, ranges and protocol-only ports as ``proto . port[-last]`` elements,
+    merged per protocol (nft refuses overlapping intervals, even in an anonymous set)."""
+    ranges: dict[int, list[tuple[int, int]]] = {}
+    for s in specs:
+        proto = PROTO_NUMBERS[s.protocol]
+        if s.port is None:
+            ranges.setdefault(proto, []).append((0, 65535))
+        elif s.end_port is None or s.end_port >= int(s.port):  # endPort < port: nothing
+            ranges.setdefault(proto, []).append((int(s.port), s.end_port or int(s.port)))
+    out = []
+    for proto in sorted(ranges):
+        merged: list[list[int]] = []
+        for lo, hi in sorted(ranges[proto]):
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        out += [f"{proto} . {lo}" if lo == hi else f"{proto} . {lo}-{hi}" for lo, hi in merged]
+    return out
+
+
 class _Compiler:
     def __init__(self, resolved: Resolved, node: str) -> None:
         self.r = resolved
@@ -171,17 +193,9 @@ class _Compiler:
             return
         numeric = [s for s in rule.rule.ports if not s.named and s.protocol in PROTO_NUMBERS]
         named = [s for s in rule.rule.ports if s.named and s.protocol in PROTO_NUMBERS]
-        elems = []
-        for s in numeric:
-            proto = PROTO_NUMBERS[s.protocol]
-            if s.port is None:
-                elems.append(f"{proto} . 0-65535")
-            elif s.end_port is not None and s.end_port > int(s.port):
-                elems.append(f"{proto} . {s.port}-{s.end_port}")
-            elif s.end_port is None or s.end_port == s.port:
-                elems.append(f"{proto} . {s.port}")
+        elems = port_elements(numeric)
         if elems:
-            ports = ", ".join(dict.fromkeys(elems))
+            ports = ", ".join(elems)
             out.append(f"ip {own} @{subject_set}{peer_match} meta l4proto . th dport {{ {ports} }} "
                        f"{verdict} {comment}")
         if named:
