@@ -107,7 +107,7 @@ def controlplane(
     store: Annotated[str | None, typer.Option(help="sqlite (default), memory:// or etcd://HOST:PORT")] = None,
     service_cidr: Annotated[str, typer.Option("--service-cidr")] = "10.96.0.0/12",
     pod_cidr: Annotated[str, typer.Option("--pod-cidr")] = "10.244.0.0/16",
-    listen: Annotated[str | None, typer.Option(help="Also listen on HOST:PORT (HTTPS, bearer token).")] = None,
+    listen: Annotated[str | None, typer.Option(help="Also serve HTTPS on HOST:PORT.")] = None,
     token: Annotated[str | None, typer.Option(help="Bearer token for the TCP listener.")] = None,
     node_grace: Annotated[float, typer.Option("--node-monitor-grace-period")] = 40.0,
 ) -> None:
