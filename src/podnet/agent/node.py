@@ -198,6 +198,8 @@ class NodeAgent:
         """Sandbox, network and containers (at most ``parallel`` at a time), then status."""
         async with self.sem:
             rt, failure = await self._setup(pod)
+        if not failure and rt.record.pod_ip and not await rt.wait_serving(pod, self.netexec_reload):
+            log.warning("pod %s/%s: built-in server not listening yet", rt.record.namespace, rt.record.name)
         await self.write_status(rt, pod)
         if failure:
             await self.event(pod, "FailedCreatePodSandBox", failure)

@@ -9,12 +9,14 @@ ADD/DEL, the containers (built-in server or a program), and tear-down.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +119,33 @@ class PodRuntime:
             write_spec(self.paths.netexec, PodSpec(self.record.uid, self.record.netns, self.record.name,
                                                    self.record.namespace, self.node,
                                                    self.record.pod_ip or "", tuple(builtin_ports)))
+
+    async def wait_serving(self, pod: Obj, nudge: Callable[[], None], timeout: float = 3.0) -> bool:
+        """Wait until the node's built-in server accepts on the pod's TCP ports, so the pod is
+        not reported Running before it serves; ``nudge`` re-signals the server (a reload
+        request can arrive while it is reloading). False if it still refuses at ``timeout``."""
+        ports = [port for c in (pod.get("spec") or {}).get("containers") or []
+                 for port, proto in builtin_ports_of(c) or () if proto == "TCP"]
+        ip = self.record.pod_ip
+        if not ports or not ip:
+            return True
+        deadline = time.monotonic() + timeout
+        next_nudge = time.monotonic() + 0.3
+        for port in ports:
+            while True:
+                try:
+                    _, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), 1.0)
+                    writer.close()
+                    break
+                except (OSError, TimeoutError):
+                    now = time.monotonic()
+                    if now >= deadline:
+                        return False
+                    if now >= next_nudge:
+                        nudge()
+                        next_nudge = now + 0.3
+                    await asyncio.sleep(0.02)
+        return True
 
     def _spawn(self, c: Obj, rec: ContainerRecord) -> None:
         logdir = self.paths.logs(self.record.namespace, self.record.name, self.record.uid)
