@@ -303,8 +303,8 @@ class NetexecHost:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, kick.set)
         while not stop.is_set():
+            kick.clear()  # before reloading: a SIGHUP during the reload triggers another one
             await self.reload()
-            kick.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(kick.wait(), 1.0)
         for srv in self.pods.values():

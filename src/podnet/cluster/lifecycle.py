@@ -176,16 +176,13 @@ def down(cluster: str, progress: Progress) -> DownReport:
     if pid is not None:
         processes.terminate(pid, 15.0)
         report.processes += 1
-    for pid_file, markers in _pid_files(cluster, rec):
-        p = processes.find(pid_file, markers)
-        if p is not None:
-            processes.terminate(p)
-            report.processes += 1
+    found = [p for p in (processes.find(f, m) for f, m in _pid_files(cluster, rec)) if p is not None]
+    processes.terminate_all(found)
+    report.processes += len(found)
     owned = set(rec.namespaces if rec else []) | _pod_namespaces(cluster)
-    for ns in sorted(owned):
-        for p in iproute.pids_in(ns) if netns.exists(ns) else []:
-            processes.terminate(p, 2.0)
-            report.processes += 1
+    inside = [p for ns in sorted(owned) if netns.exists(ns) for p in iproute.pids_in(ns)]
+    processes.terminate_all(inside, 2.0)
+    report.processes += len(inside)
     report.namespaces = len(network.remove(sorted(owned)))
     if sdir.exists():
         shutil.rmtree(sdir, ignore_errors=True)

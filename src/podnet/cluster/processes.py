@@ -55,17 +55,26 @@ def spawn(argv: Sequence[str], pid_file: Path, log_file: Path, env: dict[str, st
 
 def terminate(pid: int, timeout: float = 5.0) -> None:
     """SIGTERM, then SIGKILL after ``timeout``; returns when the process is gone."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+    terminate_all([pid], timeout)
+
+
+def terminate_all(pids: Sequence[int], timeout: float = 5.0) -> None:
+    """SIGTERM every process at once, SIGKILL those still there after ``timeout``."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    left = list(pids)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        if not Path(f"/proc/{pid}").exists() or _zombie(pid):
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+    while left and time.monotonic() < deadline:
+        for pid in left:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+        left = [pid for pid in left if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
+        if left:
+            time.sleep(0.05)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _zombie(pid: int) -> bool:

@@ -96,10 +96,12 @@ def supervise(cluster: str, stop_flag: list[bool]) -> None:
             if c.name == "controlplane":
                 _wait_socket(state_dir(cluster) / "apiserver.sock", 10)
         time.sleep(0.2)
-    for c in reversed(kids):
-        pid = processes.find(c.pid_file, c.markers)
-        if pid is not None:
-            processes.terminate(pid)
+    # agents all at once, then the control plane they talk to
+    agents = [processes.find(c.pid_file, c.markers) for c in kids if c.name != "controlplane"]
+    processes.terminate_all([p for p in agents if p is not None])
+    cp = processes.find(kids[0].pid_file, kids[0].markers)
+    if cp is not None:
+        processes.terminate(cp)
 
 
 def _wait_socket(path: Path, timeout: float) -> None:
