@@ -211,3 +211,16 @@ def test_ip_block_ranges() -> None:
                     (ipaddress.ip_network("10.0.0.16/28"), ipaddress.ip_network("10.1.0.0/16")))
     assert interval_elements(block_ranges(block)) == {"10.0.0.0-10.0.0.15", "10.0.0.32-10.0.0.255"}
     assert interval_elements([(5, 5), (6, 9), (20, 20)]) == {"0.0.0.5-0.0.0.9", "0.0.0.20"}
+
+
+def test_without_policies_the_table_does_not_depend_on_pods() -> None:
+    """The gatekeeper skips resolving pods when no policy exists; that must not change the table."""
+    from podnet.offline import load
+    from podnet.policy import nftstate
+    from podnet.policy.nftplan import compile_node
+    from podnet.policy.resolve import resolve
+
+    s = load(["examples/app"])
+    with_pods = nftstate.full(compile_node(resolve(s.pods, s.namespaces, []), "node-1"))
+    without = nftstate.full(compile_node(resolve([], s.namespaces, []), "node-1"))
+    assert with_pods == without
