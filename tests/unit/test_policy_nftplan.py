@@ -220,7 +220,9 @@ def test_without_policies_the_table_does_not_depend_on_pods() -> None:
     from podnet.policy.nftplan import compile_node
     from podnet.policy.resolve import resolve
 
-    s = load(["examples/app"])
+    from pathlib import Path
+
+    s = load([str(Path(__file__).resolve().parents[2] / "examples" / "app")])
     with_pods = nftstate.full(compile_node(resolve(s.pods, s.namespaces, []), "node-1"))
     without = nftstate.full(compile_node(resolve([], s.namespaces, []), "node-1"))
     assert with_pods == without
