@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from podnet.agent import podenv
+from podnet.agent import dataplane, nodestatus, podenv
 from podnet.agent.network import PodNetwork
+from podnet.agent.nodestatus import MAX_BRIDGE_PORTS
 from podnet.agent.paths import NodePaths, pod_netns_name
 from podnet.agent.pods import PodRecord, PodRuntime
 from podnet.agent.probes import ProbeTracker, run_once
@@ -31,7 +30,6 @@ from podnet.controllers.informer import InformerSet
 from podnet.store.base import Conflict, NotFound, Store, StoreError
 
 log = logging.getLogger("podnet.agent")
-MAX_BRIDGE_PORTS = 1023
 DEBOUNCE = 0.05
 
 
@@ -66,64 +64,6 @@ class NodeAgent:
         self.sem = asyncio.Semaphore(self.opts.parallel)
         self.work: set[asyncio.Task[None]] = set()  # set-ups and tear-downs in flight
         self.tended: dict[str, tuple[str, float]] = {}  # uid -> (resourceVersion, time) of last tend
-
-    # -- node object --
-    def node_object(self) -> Obj:
-        now = rfc3339(time.time())
-        return {
-            "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": self.node.name, "labels": {
-                "kubernetes.io/hostname": self.node.name, "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": platform.machine(), "podnet.dev/cluster": self.config.name}},
-            "spec": {"podCIDR": self.node.pod_cidr, "podCIDRs": [self.node.pod_cidr]},
-            "status": {
-                "addresses": [{"type": "InternalIP", "address": self.node.ip},
-                              {"type": "Hostname", "address": self.node.name}],
-                "capacity": {"pods": str(MAX_BRIDGE_PORTS)},
-                "allocatable": {"pods": str(MAX_BRIDGE_PORTS)},
-                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                                "message": "podnet agent is posting ready status",
-                                "lastHeartbeatTime": now, "lastTransitionTime": now}],
-                "nodeInfo": {"kubeletVersion": "podnet", "kernelVersion": platform.release(),
-                             "operatingSystem": "linux", "architecture": platform.machine(),
-                             "containerRuntimeVersion": "podnet://netns"},
-            },
-        }
-
-    async def register(self) -> None:
-        want = self.node_object()
-        try:
-            have = await self.store.get("nodes", "", self.node.name)
-            have["metadata"].setdefault("labels", {}).update(want["metadata"]["labels"])
-            have["spec"] = {**have.get("spec", {}), **want["spec"]}
-            have = await self.store.update("nodes", have)
-            have["status"] = want["status"]
-            await self.store.update_status("nodes", have)
-        except NotFound:
-            created = await self.store.create("nodes", want)
-            created["status"] = want["status"]
-            await self.store.update_status("nodes", created)
-
-    async def heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(self.opts.heartbeat)
-            try:
-                node = await self.store.get("nodes", "", self.node.name)
-                now = rfc3339(time.time())
-                conds = [c for c in (node.get("status") or {}).get("conditions") or []
-                         if c.get("type") != "Ready"]
-                old: dict[str, Any] = next((c for c in (node.get("status") or {}).get("conditions") or []
-                            if c.get("type") == "Ready"), {})
-                since = old.get("lastTransitionTime", now) if old.get("status") == "True" else now
-                conds.append({"type": "Ready", "status": "True", "reason": "KubeletReady",
-                              "message": "podnet agent is posting ready status",
-                              "lastHeartbeatTime": now, "lastTransitionTime": since})
-                node.setdefault("status", {})["conditions"] = conds
-                await self.store.update_status("nodes", node)
-            except NotFound:
-                await self.register()
-            except (StoreError, OSError) as e:
-                log.warning("heartbeat failed: %s", e)
 
     # -- the pass --
     def my_pods(self) -> dict[str, Obj]:
@@ -369,16 +309,17 @@ class NodeAgent:
     async def run(self, stop: asyncio.Event) -> None:
         self.paths.root.mkdir(parents=True, exist_ok=True)
         self.network.prepare()
-        await self.register()
+        await nodestatus.register(self.store, self.config, self.node)
         self.load_records()
         self.netexec_reload()
         for inf in (self.informers.get(r) for r in ("pods", "services", "configmaps", "secrets")):
             inf.add_handler(lambda _ev: self.kick.set())
         self.informers.start()
         await self.informers.wait_synced()
-        beat = asyncio.create_task(self.heartbeat())
-        proxy = asyncio.create_task(self.run_proxy(stop)) if self.opts.proxy else None
-        gate = asyncio.create_task(self.run_gatekeeper(stop)) if self.opts.policy else None
+        beat = asyncio.create_task(
+            nodestatus.heartbeat(self.store, self.config, self.node, self.opts.heartbeat))
+        proxy = asyncio.create_task(dataplane.run_proxy(self, stop)) if self.opts.proxy else None
+        gate = asyncio.create_task(dataplane.run_gatekeeper(self, stop)) if self.opts.policy else None
         log.info("node agent %s ready (%d pods adopted)", self.node.name, len(self.runtimes))
         try:
             while not stop.is_set():
@@ -396,44 +337,6 @@ class NodeAgent:
                     await asyncio.wait([task], timeout=5)
             await self.informers.stop()
 
-    async def run_gatekeeper(self, stop: asyncio.Event) -> None:
-        """NetworkPolicy enforcement for this node's pods (absent until podnet.policy.gatekeeper)."""
-        try:
-            from podnet.policy.gatekeeper import Gatekeeper  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            return
-        self.gatekeeper = Gatekeeper(self.node.name, self.node.ip, self.config, self.informers)
-        try:
-            await self.gatekeeper.run(stop)
-        except Exception:
-            log.exception("network policy gatekeeper failed")
-
-    async def run_proxy(self, stop: asyncio.Event) -> None:
-        """The node's service proxy: Services + EndpointSlices -> nftables, incrementally."""
-        from podnet.proxy.healthcheck import HealthCheckServer
-        from podnet.proxy.sync import Proxier
-
-        proxier = Proxier(self.node.name, [self.node.ip], self.config,
-                          min_sync_period=self.opts.proxy_min_sync)
-        services, slices = self.informers.get("services"), self.informers.get("endpointslices")
-        proxier.update(services.items(), slices.items())
-
-        def on_service(ev: Any) -> None:
-            (proxier.delete_service if ev.type == "DELETED" else proxier.set_service)(ev.object)
-
-        def on_slice(ev: Any) -> None:
-            (proxier.delete_endpoint_slice if ev.type == "DELETED" else proxier.set_endpoint_slice)(ev.object)
-
-        services.add_handler(on_service)
-        slices.add_handler(on_slice)
-        health = HealthCheckServer(self.node.ip)
-        try:
-            await proxier.run(stop, health)
-        except Exception:
-            log.exception("service proxy failed")
-        finally:
-            await health.close()
-
 
 def _read(path: str) -> str:
     try:
@@ -441,6 +344,3 @@ def _read(path: str) -> str:
     except OSError:
         return ""
 
-
-def node_from_env() -> str:
-    return os.environ.get("PODNET_NODE", "")
