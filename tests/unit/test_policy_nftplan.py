@@ -215,12 +215,12 @@ def test_ip_block_ranges() -> None:
 
 def test_without_policies_the_table_does_not_depend_on_pods() -> None:
     """The gatekeeper skips resolving pods when no policy exists; that must not change the table."""
+    from pathlib import Path
+
     from podnet.offline import load
     from podnet.policy import nftstate
     from podnet.policy.nftplan import compile_node
     from podnet.policy.resolve import resolve
-
-    from pathlib import Path
 
     s = load([str(Path(__file__).resolve().parents[2] / "examples" / "app")])
     with_pods = nftstate.full(compile_node(resolve(s.pods, s.namespaces, []), "node-1"))
