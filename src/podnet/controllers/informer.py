@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from podnet.aio import cancel_all
 from podnet.api.kinds import Obj
 from podnet.api.selectors import Selector
 from podnet.store.base import Gone, Store, WatchEvent
@@ -249,10 +250,4 @@ class InformerSet:
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
         self._tasks.clear()
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_all(tasks)

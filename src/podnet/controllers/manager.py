@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from podnet.aio import cancel_all
 from podnet.api.config import ClusterConfig
 from podnet.controllers.base import Controller, ControllerOptions
 from podnet.controllers.daemonset import DaemonSetController
@@ -100,13 +101,7 @@ class ControllerManager:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_all(tasks)
         await self.informers.stop()
 
     async def converge(self, max_rounds: int = 50, extra_steps: Sequence[Step] = ()) -> int:

@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from podnet.aio import wait_any
 from podnet.api.config import ClusterConfig
 from podnet.api.kinds import Obj
 from podnet.policy import nftstate
@@ -231,7 +232,7 @@ class Gatekeeper:
                                      result.apply_seconds)
                     else:
                         failures += 1
-                        await _wait(stop, min(0.1 * 2 ** failures, 5.0))
+                        await wait_any(stop, min(0.1 * 2 ** failures, 5.0))
                     continue
                 if loop.time() >= next_check:
                     next_check = loop.time() + self.check_period
@@ -239,7 +240,7 @@ class Gatekeeper:
                         log.warning("table %s %s is gone: rewriting it", nftstate.FAMILY, nftstate.TABLE)
                         self._need_full = True
                     continue
-                await _wait(stop, next_check - loop.time(), self._wake)
+                await wait_any(stop, next_check - loop.time(), self._wake)
         finally:
             self._stopped = True
             self._progress.set()
@@ -250,14 +251,3 @@ def _fingerprint(pod: Obj) -> tuple[Any, ...]:
     ports = [c.get("ports") for c in spec.get("containers") or []]
     return (meta.get("uid"), sorted((meta.get("labels") or {}).items()), spec.get("nodeName"),
             spec.get("hostNetwork"), status.get("podIP"), status.get("phase"), repr(ports))
-
-
-async def _wait(stop: asyncio.Event, timeout: float, other: asyncio.Event | None = None) -> None:
-    waiters = [asyncio.ensure_future(stop.wait())]
-    if other is not None:
-        waiters.append(asyncio.ensure_future(other.wait()))
-    try:
-        await asyncio.wait(waiters, timeout=max(timeout, 0), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()

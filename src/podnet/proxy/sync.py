@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from podnet.aio import wait_any
 from podnet.api.config import ClusterConfig
 from podnet.api.kinds import Obj, labels_of, name_of, namespace_of
 from podnet.proxy import render
@@ -283,7 +284,7 @@ class Proxier:
             if self.pending:
                 delay = last_sync + self.min_sync_period - loop.time()
                 if delay > 0:
-                    await _wait(stop, delay)
+                    await wait_any(stop, delay)
                     continue
                 last_sync = loop.time()
                 await asyncio.to_thread(self.sync)
@@ -295,18 +296,9 @@ class Proxier:
                 await asyncio.to_thread(self.check)
                 continue
             self._wake.clear()
-            await _wait(stop, next_check - loop.time(), self._wake)
+            await wait_any(stop, next_check - loop.time(), self._wake)
 
 
-async def _wait(stop: asyncio.Event, timeout: float, other: asyncio.Event | None = None) -> None:
-    waiters = [asyncio.ensure_future(stop.wait())]
-    if other is not None:
-        waiters.append(asyncio.ensure_future(other.wait()))
-    try:
-        await asyncio.wait(waiters, timeout=max(timeout, 0), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
 
 
 def _slice_owner(sl: Obj) -> str | None:
