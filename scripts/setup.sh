@@ -15,3 +15,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 python3 -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v -E '^(WARNING|DEPRECATION)' || true
 python3 -c 'import podnet' || { echo "setup: podnet did not install" >&2; exit 1; }
+# Byte-compile once: every podnet process (CLI calls, agents, CNI plugins) then starts from
+# .pyc files even where PYTHONDONTWRITEBYTECODE keeps the interpreter from writing them.
+python3 -m compileall -q src >/dev/null
