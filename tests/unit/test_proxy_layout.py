@@ -28,8 +28,10 @@ def test_cluster_ip_dispatches_to_a_pick_chain_per_endpoint_count():
     svc, sl = _web(3)
     st = _state([svc], [sl])
     el = {n: s.elements for n, s in st.sets.items()}
-    assert el["service-ips"] == {"10.96.0.5 . tcp . 80": "goto cluster-ip"}
-    assert el["dispatch"] == {"10.96.0.5 . tcp . 80": "goto pick-3"}
+    assert el["service-ips"] == {"10.96.0.5 . tcp . 80": "goto cluster-ip-pick-3"}
+    assert el["dispatch"] == {}  # one lookup for a ClusterIP
+    assert st.chains["cluster-ip-pick-3"].rules == (
+        "ip saddr != 10.244.0.0/16 jump mark-for-masquerade", "goto pick-3")
     assert el["endpoints"] == {
         f"10.96.0.5 . tcp . 80 . {i}": f"10.244.1.{i + 2} . 8080" for i in range(3)
     }
@@ -81,7 +83,7 @@ def test_cluster_policy_external_frontends_masquerade():
     st = _state([svc], [sl])
     assert st.sets["service-ips"].elements[f"{NODE_IP} . tcp . 30080"] == "goto external"
     assert st.chains["external"].rules[0] == "jump mark-for-masquerade"
-    assert st.chains["cluster-ip"].rules[0] == (
+    assert st.chains["cluster-ip-pick-2"].rules[0] == (
         "ip saddr != 10.244.0.0/16 jump mark-for-masquerade")
 
 
@@ -97,7 +99,8 @@ def test_affinity_chains_record_and_reuse_the_index():
     svc, sl = _web(2, sessionAffinity="ClientIP",
                    sessionAffinityConfig={"clientIP": {"timeoutSeconds": 5}})
     st = _state([svc], [sl])
-    assert st.sets["dispatch"].elements["10.96.0.5 . tcp . 80"] == "goto affinity-5-2"
+    assert st.sets["service-ips"].elements["10.96.0.5 . tcp . 80"] == "goto cluster-ip-affinity-5-2"
+    assert st.chains["cluster-ip-affinity-5-2"].rules[-1] == "goto affinity-5-2"
     rules = st.chains["affinity-5-2"].rules
     assert rules[0].endswith("numgen inc mod 1 offset 0 @affinity goto sticky-5-0")
     assert rules[-1] == "numgen random mod 2 vmap { 0 : goto sticky-5-0, 1 : goto sticky-5-1 }"
@@ -139,8 +142,11 @@ def test_new_endpoint_count_adds_its_chain_before_elements_use_it():
     add_chain = lines.index("add chain ip podnet-proxy pick-34 { }")
     uses = next(i for i, line in enumerate(lines) if "goto pick-34" in line)
     assert add_chain < uses
-    assert lines[-2:] == ["flush chain ip podnet-proxy pick-33",
-                          "delete chain ip podnet-proxy pick-33"]
+    assert lines.index("add chain ip podnet-proxy cluster-ip-pick-34 { }") < uses
+    gone = ["pick-33", "cluster-ip-pick-33"]
+    assert sorted(lines[-4:]) == sorted([f"{verb} chain ip podnet-proxy {c}"
+                                         for verb in ("flush", "delete") for c in gone])
+    assert all(lines.index(f"flush chain ip podnet-proxy {c}") < len(lines) - 2 for c in gone)
 
 
 def test_assembler_incremental_changes_equal_the_full_diff():

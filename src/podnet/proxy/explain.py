@@ -123,10 +123,12 @@ def explain(
                            **base)
     pick = pick_chain(len(candidates), fe.affinity_timeout, local_path)
     dispatch = "@local-dispatch" if local_path else "@dispatch"
+    via = (f"@service-ips {key} -> cluster-ip-{pick}" if fe.kind is FrontendKind.CLUSTER_IP
+           else f"@service-ips {key} -> {chain}; {dispatch} -> {pick}")
     hairpin = cls == "pod" and any(e.ip == client_ip for e in candidates)
     return Explanation(
         verdict="dnat",
-        rule=f"@service-ips {key} -> {chain}; {dispatch} -> {pick}",
+        rule=via,
         reason=f"{fe.kind.value} of {fe.service} port {fe.port_name or fe.port}",
         candidates=tuple(candidates), snat=snat, snat_reason=snat_reason, hairpin=hairpin,
         **base,

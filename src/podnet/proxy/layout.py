@@ -14,8 +14,9 @@ A new connection walks::
               @firewall-allow -> drop            (loadBalancerSourceRanges)
     @no-endpoints: frontend -> goto reject-service | drop
   nat-prerouting/-output (priority dstnat) -> services
-    @service-ips: frontend -> goto cluster-ip | external | external-local
-      cluster-ip:     saddr not a pod -> mark for masquerade; vmap @dispatch
+    @service-ips: frontend -> goto cluster-ip-<pick> | external | external-local
+      cluster-ip-<pick>: saddr not a pod -> mark for masquerade; goto <pick>
+                      (a ClusterIP needs one lookup, not two: 10k fewer elements at 10k)
       external:       mark for masquerade; vmap @dispatch
       external-local: pod source -> vmap @dispatch (no SNAT);
                       node's own source -> masquerade, vmap @dispatch;
@@ -108,10 +109,6 @@ def _static_chains(pod_cidr: str, masq_mark: int) -> list[Chain]:
         Chain("reject-service", ("meta l4proto tcp reject with tcp reset", "reject")),
         Chain("mark-for-masquerade", (f"meta mark set meta mark | {mark}",)),
         Chain("services", (f"{FE} vmap @service-ips",)),
-        Chain("cluster-ip", (
-            f"ip saddr != {pod_cidr} jump mark-for-masquerade",
-            f"{FE} vmap @dispatch",
-        )),
         Chain("external", ("jump mark-for-masquerade", f"{FE} vmap @dispatch")),
         Chain("external-local", (
             f"ip saddr {pod_cidr} {FE} vmap @dispatch",
@@ -143,6 +140,16 @@ def _pick_chains(n: int, timeout: int | None, local: bool) -> list[Chain]:
     return chains
 
 
+def cluster_ip_chain(pick: str) -> str:
+    return f"cluster-ip-{pick}"
+
+
+def _cluster_ip_chain(pick: str, pod_cidr: str) -> Chain:
+    """A ClusterIP frontend's entry: masquerade non-pod sources, then pick an endpoint."""
+    return Chain(cluster_ip_chain(pick), (f"ip saddr != {pod_cidr} jump mark-for-masquerade",
+                                          f"goto {pick}"))
+
+
 def _endpoint_elements(key: str, endpoints: tuple[Endpoint, ...]) -> dict[str, str | None]:
     return {f"{key} . {i}": f"{e.ip} . {e.port}" for i, e in enumerate(endpoints)}
 
@@ -166,14 +173,13 @@ def contribution(
         value = "goto reject-service" if verdict == "reject" else "drop"
         return {"no-endpoints": {key: value}}, []
     el: dict[str, dict[str, str | None]] = {}
-    if fe.kind is FrontendKind.CLUSTER_IP:
-        el["service-ips"] = {key: "goto cluster-ip"}
-    elif fe.masquerade is Masquerade.LOCAL_SOURCE:
-        el["service-ips"] = {key: "goto external-local"}
-    else:
-        el["service-ips"] = {key: "goto external"}
     picks: list[Pick] = [(len(fe.endpoints), fe.affinity_timeout, False)]
-    el["dispatch"] = {key: f"goto {pick_chain(*picks[0])}"}
+    if fe.kind is FrontendKind.CLUSTER_IP:
+        el["service-ips"] = {key: f"goto {cluster_ip_chain(pick_chain(*picks[0]))}"}
+    else:
+        entry = "external-local" if fe.masquerade is Masquerade.LOCAL_SOURCE else "external"
+        el["service-ips"] = {key: f"goto {entry}"}
+        el["dispatch"] = {key: f"goto {pick_chain(*picks[0])}"}
     el["endpoints"] = _endpoint_elements(key, fe.endpoints)
     if fe.local_endpoints:
         picks.append((len(fe.local_endpoints), fe.affinity_timeout, True))
@@ -200,6 +206,8 @@ def chains(pod_cidr: str, picks: set[Pick], masq_mark: int = MASQ_MARK) -> dict[
                            for local in (False, True)}
     for n, timeout, local in sorted(wanted, key=lambda p: (p[2], p[1] or 0, p[0])):
         out.extend(_pick_chains(n, timeout, local))
+        if not local:
+            out.append(_cluster_ip_chain(pick_chain(n, timeout, local), pod_cidr))
     return {c.name: c for c in out}
 
 
