@@ -225,6 +225,23 @@ def test_endpoints_follow_changes_incrementally(net: Net, proxier: Proxier) -> N
     assert set(_pods(net.connect("p1", "tcp", "10.96.0.5", 80, 20))) == {"p3"}
 
 
+def test_terminating_endpoints_serve_only_when_no_ready_one_is_left(net: Net, proxier: Proxier) -> None:
+    def update(p2: dict[str, bool], p3: dict[str, bool]) -> None:
+        svcs, slices = web(["p2", "p3"])  # fresh objects: the proxier keeps what it was given
+        slices[0]["endpoints"][0]["conditions"].update(p2)
+        slices[0]["endpoints"][1]["conditions"].update(p3)
+        proxier.update(svcs, slices)
+        proxier.sync()
+
+    shutting_down = {"ready": False, "serving": True, "terminating": True}
+    update({}, shutting_down)  # p3 is terminating but still serving
+    assert set(_pods(net.connect("p1", "tcp", "10.96.0.5", 80, 20))) == {"p2"}
+    update({"ready": False, "serving": False}, shutting_down)  # no ready endpoint left
+    assert set(_pods(net.connect("p1", "tcp", "10.96.0.5", 80, 20))) == {"p3"}  # KEP-1669 fallback
+    update({"ready": False, "serving": False}, {**shutting_down, "serving": False})
+    assert net.connect("p1", "tcp", "10.96.0.5", 80) == ["refused"]
+
+
 def test_hairpin_masquerades_only_the_pod_reaching_itself(net: Net, proxier: Proxier) -> None:
     proxier.update(*web(["p2"]))
     proxier.sync()
