@@ -46,6 +46,17 @@ for _ in 1 2 3 4 5 6; do
   podnet exec -n shop "$FRONTEND" -- curl -s --max-time 3 "http://$BACKEND_VIP:8080/hostname"; echo
 done
 
+step "by name through the cluster DNS (kube-dns at 10.96.0.10, search path of namespace shop)"
+podnet exec -n shop "$FRONTEND" -- curl -s --max-time 3 "http://backend:8080/hostname"; echo
+BACKEND=$(podnet get pods -n shop -l app=backend -o json | json 'd["items"][0]["metadata"]["name"]')
+printf 'backend -> db-0.db:5432 (allowed by NetworkPolicy db-from-backend): '
+podnet exec -n shop "$BACKEND" -- curl -s --max-time 3 "http://db-0.db:5432/hostname"; echo
+printf 'frontend -> db-0.db:5432 (no policy allows it): '
+podnet exec -n shop "$FRONTEND" -- curl -s --max-time 2 "http://db-0.db:5432/hostname" \
+  || echo "blocked (curl exit $?)"
+step "podnet explain shop/frontend shop/db:5432   (why)"
+podnet explain shop/frontend shop/db:5432 || true
+
 step "from the external namespace to the frontend NodePort $NODE_IP:30080"
 podnet exec --external -- curl -s --max-time 3 "http://$NODE_IP:30080/"; echo
 
