@@ -5,7 +5,6 @@ import datetime
 import yaml
 
 from podnet.api.kinds import lookup
-from podnet.apiserver.apply import merge_for_update
 from podnet.cli import output
 from podnet.cli.resources import CliError, parse_meta_pairs
 
@@ -57,19 +56,33 @@ def test_yaml_list_round_trips() -> None:
         "networkpolicy.networking.k8s.io/p"
 
 
-def test_merge_keeps_allocations_identity_and_status() -> None:
-    old = _svc("web", type="NodePort", clusterIP="10.96.0.42", clusterIPs=["10.96.0.42"],
-               ports=[{"port": 80, "protocol": "TCP", "nodePort": 31000}])
-    old["metadata"].update(uid="u1", resourceVersion="7")
-    old["status"] = {"loadBalancer": {}}
-    new = _svc("web", type="NodePort", ports=[{"port": 80, "protocol": "TCP"}])
-    new["metadata"]["labels"] = {"v": "2"}
-    merged = merge_for_update(new, old)
-    assert merged["spec"]["clusterIP"] == "10.96.0.42"
-    assert merged["spec"]["ports"][0]["nodePort"] == 31000
-    assert merged["metadata"]["uid"] == "u1" and merged["metadata"]["resourceVersion"] == "7"
-    assert merged["metadata"]["labels"] == {"v": "2"}
-    assert merged["status"] == {"loadBalancer": {}}
+def test_reapply_keeps_allocations_and_reports_unchanged() -> None:
+    import asyncio
+
+    from podnet.apiserver.apply import apply_all
+    from podnet.apiserver.registry import Registry
+    from podnet.store.memory import MemoryStore
+
+    async def run() -> None:
+        reg = Registry(MemoryStore())
+        await reg.create("namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                        "metadata": {"name": "default"}})
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"type": "NodePort", "selector": {"a": "b"}, "ports": [{"port": 80}]}}
+        assert await apply_all(reg, [svc]) == ["service/web created"]
+        first = await reg.get("services", "default", "web")
+        assert await apply_all(reg, [svc]) == ["service/web unchanged"]
+        relabelled = {**svc, "metadata": {**svc["metadata"], "labels": {"v": "2"}}}
+        assert await apply_all(reg, [relabelled]) == ["service/web configured"]
+        now = await reg.get("services", "default", "web")
+        assert now["spec"]["clusterIP"] == first["spec"]["clusterIP"]
+        assert now["spec"]["ports"][0]["nodePort"] == first["spec"]["ports"][0]["nodePort"]
+        assert now["metadata"]["uid"] == first["metadata"]["uid"]
+        assert now["metadata"]["labels"] == {"v": "2"}
+        assert await apply_all(reg, [svc]) == ["service/web configured"]  # the label goes again
+        assert "labels" not in (await reg.get("services", "default", "web"))["metadata"]
+
+    asyncio.run(run())
 
 
 def test_meta_pairs() -> None:

@@ -40,6 +40,18 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return out
 
 
+def covers(have: Any, want: Any) -> bool:
+    """True when ``have`` already says everything ``want`` says: extra keys in ``have``
+    (server defaults like a port's protocol, allocations like its nodePort) don't count,
+    inside lists too (element by element)."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(k in have and covers(have[k], v) for k, v in want.items())
+    if isinstance(want, list):
+        return (isinstance(have, list) and len(have) == len(want)
+                and all(covers(h, w) for h, w in zip(have, want, strict=True)))
+    return bool(have == want)
+
+
 def three_way_patch(original: dict[str, Any], modified: dict[str, Any],
                     current: dict[str, Any]) -> dict[str, Any]:
     """The merge patch that makes ``current`` say what ``modified`` says, deleting the keys
@@ -55,7 +67,7 @@ def three_way_patch(original: dict[str, Any], modified: dict[str, Any],
             sub = three_way_patch(before if isinstance(before, dict) else {}, want, have)
             if sub:
                 patch[key] = sub
-        elif have != want:
+        elif not covers(have, want):
             patch[key] = copy.deepcopy(want)
     for key in original:
         if key not in modified and key in current:
@@ -87,12 +99,10 @@ class Patchable(Protocol):
                     dry_run: bool = False) -> Obj: ...
 
 
-async def apply(api: Patchable, obj: Obj, dry_run: bool = False) -> Obj:
-    """Create ``obj``, or patch the live object to match it like ``kubectl apply``.
-
-    A namespaced object without a namespace goes to ``default``. On create the
-    object's status (if any) is kept, so a dump of a real cluster keeps its pod IPs.
-    """
+async def plan_apply(api: Patchable, obj: Obj) -> tuple[str, str, str, str, dict[str, Any]]:
+    """What applying ``obj`` would do: (plural, namespace, name, action, body) where action
+    is "created" (body: the object to create), "configured" (body: the three-way merge
+    patch) or "unchanged" (body: the live object)."""
     kind = kind_of(obj)
     manifest = manifest_of(obj)
     m = meta(manifest)
@@ -110,7 +120,7 @@ async def apply(api: Patchable, obj: Obj, dry_run: bool = False) -> Obj:
     except NotFound:
         if "status" in obj:
             modified["status"] = copy.deepcopy(obj["status"])
-        return await api.create(kind.plural, modified, dry_run=dry_run)
+        return kind.plural, ns, name, "created", modified
     previous = (meta(current).get("annotations") or {}).get(LAST_APPLIED)
     try:
         original = json.loads(previous) if previous else {}
@@ -118,5 +128,25 @@ async def apply(api: Patchable, obj: Obj, dry_run: bool = False) -> Obj:
         original = {}
     patch = three_way_patch(original if isinstance(original, dict) else {}, modified, current)
     if not patch:
-        return current
-    return await api.patch(kind.plural, ns, name, patch, dry_run=dry_run)
+        return kind.plural, ns, name, "unchanged", current
+    return kind.plural, ns, name, "configured", patch
+
+
+async def do_apply(api: Patchable, step: tuple[str, str, str, str, dict[str, Any]],
+                   dry_run: bool = False) -> Obj:
+    """Carry out one ``plan_apply`` step."""
+    plural, ns, name, action, body = step
+    if action == "created":
+        return await api.create(plural, body, dry_run=dry_run)
+    if action == "configured":
+        return await api.patch(plural, ns, name, body, dry_run=dry_run)
+    return body
+
+
+async def apply(api: Patchable, obj: Obj, dry_run: bool = False) -> Obj:
+    """Create ``obj``, or patch the live object to match it like ``kubectl apply``.
+
+    A namespaced object without a namespace goes to ``default``. On create the
+    object's status (if any) is kept, so a dump of a real cluster keeps its pod IPs.
+    """
+    return await do_apply(api, await plan_apply(api, obj), dry_run)
