@@ -26,6 +26,8 @@ No heartbeat checks and no garbage collection run offline, so a partial dump
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import ipaddress
 import random
 import time
@@ -120,12 +122,42 @@ def load(paths: Sequence[str], config: ClusterConfig | None = None) -> ClusterSt
 async def load_async(paths: Sequence[str], config: ClusterConfig | None = None) -> ClusterState:
     from podnet.api.loader import load_paths  # the loader pulls in YAML parsing
 
-    config = config or ClusterConfig()
     result = load_paths(list(paths))
+    warnings = [str(w) for w in result.warnings]
+    if config is None:
+        config = ClusterConfig()
+        inferred = infer_service_cidr([d.obj for d in result.documents], config.service_cidr)
+        if inferred != config.service_cidr:
+            config = dataclasses.replace(config, service_cidr=inferred)
+            warnings.append(f"warning: the input's clusterIPs are outside {ClusterConfig().service_cidr}; "
+                            f"using the service CIDR {inferred} that holds them (a dump of another cluster)")
     ctx = ValidationContext(service_cidr=config.service_cidr,
                             node_port_range=config.node_port_range)
     objs = check_documents(list(result.documents), ctx)
-    return await build(objs, config, [str(w) for w in result.warnings])
+    return await build(objs, config, warnings)
+
+
+def infer_service_cidr(objs: Sequence[Obj], default: str) -> str:
+    """``default``, or when the input's Services carry clusterIPs outside it (a dump of a
+    k3s cluster uses 10.43.0.0/16, say) the smallest range around ``default``'s prefix
+    length that holds them all — widened until it does."""
+    ips = []
+    for o in objs:
+        if o.get("kind") != "Service":
+            continue
+        spec = o.get("spec") or {}
+        for ip in [spec.get("clusterIP"), *(spec.get("clusterIPs") or [])]:
+            with contextlib.suppress(ValueError, TypeError):
+                addr = ipaddress.ip_address(str(ip))
+                if addr.version == 4:
+                    ips.append(addr)
+    net = ipaddress.ip_network(default)
+    if all(ip in net for ip in ips):
+        return default
+    candidate = ipaddress.ip_network(f"{ips[0]}/{net.prefixlen}", strict=False)
+    while not all(ip in candidate for ip in ips) and candidate.prefixlen > 1:
+        candidate = candidate.supernet()
+    return str(candidate)
 
 
 def _order(obj: Obj) -> tuple[int, int]:

@@ -289,3 +289,36 @@ def test_invalid_input_raises_and_names_the_problem(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as err:
         load([write(tmp_path, "bad.yaml", bad)])
     assert "spec.ports[0].port" in str(err.value)
+
+
+def test_dump_of_a_cluster_with_another_service_range_keeps_its_addresses(tmp_path: Path) -> None:
+    """A k3s dump (Services in 10.43.0.0/16) loads as-is: the service range is inferred."""
+    dump = tmp_path / "k3s.yaml"
+    dump.write_text("""
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {name: kubernetes, namespace: default}
+  spec: {clusterIP: 10.43.0.1, ports: [{name: https, port: 443, targetPort: 6443}]}
+- apiVersion: v1
+  kind: Service
+  metadata: {name: web, namespace: default}
+  spec: {clusterIP: 10.43.12.34, selector: {app: web}, ports: [{port: 80}]}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: web-1, namespace: default, labels: {app: web}}
+  spec: {nodeName: k3s-server, containers: [{name: c, image: x, ports: [{containerPort: 80}]}]}
+  status: {phase: Running, podIP: 10.42.0.9, hostIP: 192.168.1.5,
+           conditions: [{type: Ready, status: "True"}]}
+""")
+    state = load([str(dump)])
+    assert state.config.service_cidr == "10.32.0.0/12"
+    assert any("10.32.0.0/12" in w for w in state.warnings)
+    web = state.get("svc", "default", "web")
+    assert web is not None and web["spec"]["clusterIP"] == "10.43.12.34"
+    pod = state.get("pod", "default", "web-1")
+    assert pod is not None and pod["status"]["podIP"] == "10.42.0.9"
+    slices = [s for s in state.endpoint_slices if s["metadata"]["labels"].get("kubernetes.io/service-name") == "web"]
+    assert [a for s in slices for e in s["endpoints"] for a in e["addresses"]] == ["10.42.0.9"]
