@@ -63,3 +63,12 @@ def test_object_forms() -> None:
 def test_round_trip_string() -> None:
     text = "a=b,c!=d,e in (x,y),f,!g"
     assert parse(str(parse(text))) == parse(text)
+
+
+def test_bad_prefix_message_is_kubernetes_own() -> None:
+    from podnet.api.selectors import label_key_errors
+
+    assert label_key_errors("Bad_Prefix/x") == [
+        "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+        "'-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+        r"for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"]

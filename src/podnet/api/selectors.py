@@ -32,7 +32,8 @@ def label_key_errors(key: str) -> list[str]:
             errs.append(
                 "prefix part a lowercase RFC 1123 subdomain must consist of lower case "
                 "alphanumeric characters, '-' or '.', and must start and end with an "
-                "alphanumeric character"
+                "alphanumeric character (e.g. 'example.com', regex used for validation is "
+                "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
             )
     if not name:
         errs.append("name part must be non-empty")
