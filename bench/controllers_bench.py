@@ -49,14 +49,14 @@ from pathlib import Path
 
 from podnet.api.config import ClusterConfig
 from podnet.api.errors import check_documents
-from podnet.api.kinds import Obj, name_of
+from podnet.api.kinds import Obj, name_of, rfc3339
 from podnet.api.loader import Document
 from podnet.apiserver.client import Client
 from podnet.apiserver.registry import Registry
 from podnet.controllers.base import ControllerOptions
 from podnet.controllers.informer import Informer, InformerSet
 from podnet.controllers.manager import ControllerManager
-from podnet.controllers.podutil import is_ready, pod_ip, rfc3339
+from podnet.controllers.podutil import is_ready, pod_ip
 from podnet.offline import build
 from podnet.offline_kubelet import OfflineKubelet
 from podnet.store.base import Store, StoreError, WatchEvent

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from podnet.api.config import ClusterConfig
-from podnet.api.kinds import Obj
+from podnet.api.kinds import Obj, node_internal_ip
 from podnet.policy.explain import format_verdict, parse_target
 from podnet.policy.resolve import resolve
 from podnet.policy.semantics import Verdict, verdict
@@ -81,13 +81,6 @@ class ConnectionExplanation:
                 "notes": self.notes}
 
 
-def _node_ip(node: Obj) -> str:
-    for a in (node.get("status") or {}).get("addresses") or []:
-        if a.get("type") == "InternalIP":
-            return str(a.get("address"))
-    return ""
-
-
 def _pod(objs: Objects, key: str, workload: bool = False) -> Obj | None:
     """The pod ``ns/name``; with ``workload``, else the first pod of a workload ``ns/name``
     (``shop/frontend`` -> ``shop/frontend-7d9f-x2b4k``), so sources read naturally."""
@@ -123,10 +116,10 @@ def _source(objs: Objects, config: ClusterConfig, src: str) -> tuple[str, str, s
         node = next((n for n in objs.nodes if n["metadata"]["name"] == name), None)
         if node is None:
             raise ValueError(f"unknown node {name!r}")
-        return _node_ip(node), _node_ip(node), name
+        return node_internal_ip(node), node_internal_ip(node), name
     if _is_ip(src):
         pod = next((p for p in objs.pods if (p.get("status") or {}).get("podIP") == src), None)
-        node = next((n["metadata"]["name"] for n in objs.nodes if _node_ip(n) == src), None)
+        node = next((n["metadata"]["name"] for n in objs.nodes if node_internal_ip(n) == src), None)
         return src, src, (pod or {}).get("spec", {}).get("nodeName") if pod else node
     pod = _pod(objs, src, workload=True)
     if pod is None:
@@ -197,10 +190,10 @@ def explain_connection(objs: Objects, config: ClusterConfig, src: str, dst: str)
             port, proto = int(ports[0]["port"]), str(ports[0].get("protocol", "TCP"))
     if port is None:
         raise ValueError("give a port: DST:PORT[/PROTO]")
-    node = client_node or next((n["metadata"]["name"] for n in objs.nodes if _node_ip(n) == dest_ip),
+    node = client_node or next((n["metadata"]["name"] for n in objs.nodes if node_internal_ip(n) == dest_ip),
                                None) or (objs.nodes[0]["metadata"]["name"] if objs.nodes else "")
     node_obj = next((n for n in objs.nodes if n["metadata"]["name"] == node), None)
-    node_ips = [_node_ip(node_obj)] if node_obj else []
+    node_ips = [node_internal_ip(node_obj)] if node_obj else []
     p = plan(objs.services, objs.endpoint_slices, node, node_ips, config)
     out.service = explain_service(p, client_ip, dest_ip, port, proto,
                                   client_local=client_node is not None and src.startswith("node/"))

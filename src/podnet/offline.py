@@ -45,6 +45,8 @@ from podnet.api.kinds import (
     lookup,
     name_of,
     namespace_of,
+    node_internal_ip,
+    rfc3339,
 )
 from podnet.api.validation import ValidationContext
 from podnet.apiserver.registry import Registry
@@ -52,8 +54,8 @@ from podnet.controllers.base import ControllerOptions
 from podnet.controllers.defaults import SYSTEM_NAMESPACES, namespace
 from podnet.controllers.endpointslice import SERVICE_NAME
 from podnet.controllers.manager import OFFLINE_CONTROLLERS, ControllerManager
-from podnet.controllers.podutil import condition, rfc3339
-from podnet.offline_kubelet import OfflineKubelet, node_internal_ip
+from podnet.controllers.podutil import condition
+from podnet.offline_kubelet import OfflineKubelet
 from podnet.store.base import AlreadyExists, StoreError
 from podnet.store.memory import MemoryStore
 

@@ -19,18 +19,11 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
-from podnet.api.kinds import Obj, name_of, namespace_of
+from podnet.api.kinds import Obj, name_of, namespace_of, node_internal_ip
 from podnet.controllers.informer import InformerSet
 from podnet.store.base import Store
 
 READY_CONDITIONS = ("PodScheduled", "Initialized", "ContainersReady", "Ready")
-
-
-def node_internal_ip(node: Obj) -> str:
-    for a in (node.get("status") or {}).get("addresses") or []:
-        if a.get("type") == "InternalIP":
-            return str(a.get("address") or "")
-    return ""
 
 
 def _pod_ips(pod: Obj) -> list[str]:

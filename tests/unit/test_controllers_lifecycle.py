@@ -7,12 +7,12 @@ import time
 
 from controller_world import aio, cluster, items, pod, run_pod, service, settle
 
+from podnet.api.kinds import rfc3339
 from podnet.controllers.defaults import DefaultsController
 from podnet.controllers.endpointslice import EndpointSliceController
 from podnet.controllers.namespace import NAME_LABEL, NamespaceController
 from podnet.controllers.node_lifecycle import NodeLifecycleController
 from podnet.controllers.pod_gc import PodGCController
-from podnet.controllers.podutil import rfc3339
 from podnet.controllers.service_repair import ServiceRepairController
 from podnet.store.base import NotFound
 from podnet.store.memory import MemoryStore

@@ -8,13 +8,10 @@ writes status only when something really changed.
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-
-def rfc3339(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+from podnet.api.kinds import rfc3339
 
 
 @dataclass

@@ -12,7 +12,7 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
-from podnet.api.kinds import Obj
+from podnet.api.kinds import Obj, node_internal_ip
 
 
 def age(obj: Obj, now: datetime.datetime | None = None) -> str:
@@ -102,10 +102,7 @@ def _node_status(node: Obj) -> str:
 
 
 def _node_ip(node: Obj) -> str:
-    for a in (node.get("status") or {}).get("addresses") or []:
-        if a.get("type") == "InternalIP":
-            return str(a.get("address"))
-    return "<none>"
+    return node_internal_ip(node) or "<none>"
 
 
 def _spec(o: Obj) -> dict[str, Any]:

@@ -7,6 +7,7 @@ one table. Objects themselves stay plain dicts (``Obj``).
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +121,19 @@ def namespace_of(obj: Obj) -> str:
 
 def labels_of(obj: Obj) -> dict[str, str]:
     return dict((obj.get("metadata") or {}).get("labels") or {})
+
+
+def node_internal_ip(node: Obj) -> str:
+    """A Node's ``InternalIP`` address, or "" when it has none."""
+    for a in (node.get("status") or {}).get("addresses") or []:
+        if a.get("type") == "InternalIP":
+            return str(a.get("address") or "")
+    return ""
+
+
+def rfc3339(ts: float) -> str:
+    """A Unix time as Kubernetes writes timestamps: ``2026-01-01T00:00:00Z``."""
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ref(obj: Obj) -> str:

@@ -18,10 +18,10 @@
 from __future__ import annotations
 
 import copy
-import datetime
+import time
 from typing import Any
 
-from podnet.api.kinds import KINDS, Obj, meta
+from podnet.api.kinds import KINDS, Obj, meta, rfc3339
 from podnet.apiserver.errors import Forbidden
 from podnet.store.base import Store, check_version
 
@@ -44,8 +44,7 @@ async def mark_deleted(
     store: Store, resource: str, stored: Obj, grace: int, dry_run: bool, status: dict[str, Any] | None = None
 ) -> Obj:
     out = copy.deepcopy(stored)
-    when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=grace)
-    meta(out)["deletionTimestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    meta(out)["deletionTimestamp"] = rfc3339(time.time() + grace)
     meta(out)["deletionGracePeriodSeconds"] = grace
     if status is not None:
         out["status"] = {**(out.get("status") or {}), **status}

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from podnet.api.config import ClusterConfig
-from podnet.api.kinds import Obj
+from podnet.api.kinds import Obj, rfc3339
 from podnet.controllers.informer import Informer, InformerSet
 from podnet.controllers.podutil import (
     SuffixFn,
@@ -37,7 +37,6 @@ from podnet.controllers.podutil import (
     hashed_suffix,
     is_terminating,
     random_suffix,
-    rfc3339,
 )
 from podnet.store.base import AlreadyExists, Conflict, NotFound, Store, WatchEvent
 

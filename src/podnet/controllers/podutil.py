@@ -56,10 +56,6 @@ def template_hash(template: Any, collision_count: int = 0) -> str:
 # -- time --
 
 
-def rfc3339(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def parse_time(value: Any) -> float | None:
     if not value:
         return None

@@ -26,13 +26,13 @@ Contract (checked by tests/unit/test_store_contract.py on every backend):
 from __future__ import annotations
 
 import copy
-import datetime
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from podnet.api.kinds import Obj
+from podnet.api.kinds import Obj, rfc3339
 from podnet.api.selectors import Selector
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]
@@ -129,7 +129,7 @@ def key(resource: str, namespace: str, name: str) -> str:
 
 
 def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(time.time())
 
 
 def parse_resource_version(resource_version: str | None) -> int | None:
