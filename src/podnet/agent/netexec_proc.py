@@ -10,24 +10,17 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 from podnet.agent.paths import NodePaths
+from podnet.cluster import processes
 
 MODULE = "podnet.agent.netexec"
 
 
 def _running(pid_file: Path, spec_dir: Path) -> int | None:
-    try:
-        pid = int(pid_file.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (OSError, ValueError):
-        return None
-    if MODULE.encode() in cmdline and str(spec_dir).encode() in cmdline:
-        return pid
-    return None
+    return processes.find(pid_file, [MODULE, str(spec_dir)])
 
 
 def ensure(paths: NodePaths) -> int:
@@ -39,14 +32,8 @@ def ensure(paths: NodePaths) -> int:
             os.kill(pid, signal.SIGHUP)
             return pid
     paths.netexec.mkdir(parents=True, exist_ok=True)
-    with open(paths.root / "netexec.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", MODULE, str(paths.netexec)],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    tmp = pid_file.with_suffix(".tmp")
-    tmp.write_text(str(proc.pid))
-    os.replace(tmp, pid_file)
-    return proc.pid
+    return processes.spawn([sys.executable, "-m", MODULE, str(paths.netexec)], pid_file,
+                           paths.root / "netexec.log")
 
 
 def stop(paths: NodePaths) -> None:
