@@ -7,6 +7,10 @@ gateway, hairpin on (a pod reaching itself through its Service), no ipMasq
 traffic across nodes keeps its source), MTU 1450 under VXLAN. The runtime side
 is podnet's libcni-like invoker, so the reference plugins work from the same
 place (``PODNET_CNI_PLUGINS=reference``).
+
+podnet's own plugins are run forked from a zygote the agent keeps
+(:mod:`podnet.cni.zygote`): the same executables, inputs and outputs, without
+starting two interpreters per pod. ``PODNET_CNI_EXEC=fresh`` turns that off.
 """
 
 from __future__ import annotations
@@ -53,6 +57,21 @@ class PodNetwork:
                  reference: bool = False) -> None:
         self.paths, self.node, self.config = paths, node, config
         self.reference = reference
+        self.zygote: Any = None
+
+    def _start_zygote(self) -> None:
+        if self.reference or os.environ.get("PODNET_CNI_EXEC") == "fresh":
+            return
+        from podnet.cni.paths import cni_path
+        from podnet.cni.zygote import Zygote
+
+        self.zygote = Zygote(cni_path())
+        self.zygote.start()
+
+    def close(self) -> None:
+        """Stop the zygote (plugin calls in flight finish on their own)."""
+        if self.zygote is not None:
+            self.zygote.close()
 
     def prepare(self) -> None:
         self.paths.net_d.mkdir(parents=True, exist_ok=True)
@@ -62,6 +81,8 @@ class PodNetwork:
             tmp = target.with_suffix(".tmp")
             tmp.write_text(text)
             os.replace(tmp, target)
+        if self.zygote is None:
+            self._start_zygote()
 
     def _invoker(self) -> tuple[Any, Any]:
         from podnet.cni.conflist import load_conflist
@@ -70,7 +91,7 @@ class PodNetwork:
 
         dirs = [REFERENCE_DIR, cni_path()] if self.reference else [cni_path(), REFERENCE_DIR]
         net = load_conflist(str(self.paths.net_d / CONFLIST))
-        return CniInvoker(dirs, str(self.paths.cni_cache)), net
+        return CniInvoker(dirs, str(self.paths.cni_cache), zygote=self.zygote), net
 
     @staticmethod
     def _runtime(container_id: str, path: str, pod: Obj | None) -> Any:

@@ -336,6 +336,7 @@ class NodeAgent:
                 if task is not None:
                     await asyncio.wait([task], timeout=5)
             await self.informers.stop()
+            self.network.close()
 
 
 def _read(path: str) -> str:

@@ -13,7 +13,9 @@ valid, then sends GC with the valid list to every plugin (1.1.0+); STATUS asks
 every plugin (1.1.0+).
 
 Plugins run in the calling thread's network namespace, or in ``netns`` when
-given (entered with setns around the fork, so the child starts there).
+given (entered with setns around the fork, so the child starts there). With a
+:class:`~podnet.cni.zygote.Zygote`, podnet's own launchers are run as forks of
+that pre-imported process (same inputs, same outputs); everything else is exec'd.
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podnet.cni import errors
 from podnet.cni.conflist import NetworkConfigList, request_config
 from podnet.cni.errors import CniError
 from podnet.cni.result import Result, at_least
+
+if TYPE_CHECKING:
+    from podnet.cni.zygote import Zygote
 
 CACHE_KIND = "cniCacheV1"
 
@@ -48,11 +53,12 @@ class RuntimeConf:
 
 class CniInvoker:
     def __init__(self, cni_path: list[str] | str, cache_dir: str, netns: str | None = None,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, zygote: Zygote | None = None) -> None:
         self.path = cni_path.split(os.pathsep) if isinstance(cni_path, str) else list(cni_path)
         self.cache_dir = cache_dir
         self.netns = netns
         self.timeout = timeout
+        self.zygote = zygote
 
     # -- plugin execution -------------------------------------------------------------------
     def find(self, plugin_type: str) -> str:
@@ -85,13 +91,20 @@ class CniInvoker:
             env.update(CNI_CONTAINERID=rt.container_id, CNI_NETNS=rt.netns, CNI_IFNAME=rt.ifname,
                        CNI_ARGS=";".join(f"{k}={v}" for k, v in rt.args))
         exe = self.find(plugin_type)
+        data = json.dumps(config).encode()
+        module = self.zygote.module_of(exe) if self.zygote is not None else None
         with self._in_netns():
             try:
-                proc = subprocess.run([exe], input=json.dumps(config).encode(), env=env,
-                                      capture_output=True, timeout=self.timeout)
+                if module is not None:
+                    assert self.zygote is not None
+                    returncode, stdout, stderr = self.zygote.run(module, env, data, self.timeout)
+                else:
+                    proc = subprocess.run([exe], input=data, env=env, capture_output=True,
+                                          timeout=self.timeout)
+                    returncode, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
             except (OSError, subprocess.TimeoutExpired) as err:
                 raise CniError(errors.IO_FAILURE, f"failed to run {plugin_type}", str(err)) from None
-        out = proc.stdout.strip()
+        out = stdout.strip()
         reply: Any = None
         if out:
             try:
@@ -99,11 +112,11 @@ class CniInvoker:
             except ValueError:
                 raise CniError(errors.DECODING_FAILURE, f"{plugin_type} printed non-JSON",
                                out[:300].decode(errors="replace")) from None
-        if proc.returncode != 0:
+        if returncode != 0:
             if isinstance(reply, dict) and "code" in reply:
                 raise CniError.from_json(reply)
-            raise CniError(errors.INTERNAL, f"{plugin_type} failed (exit {proc.returncode})",
-                           proc.stderr[-300:].decode(errors="replace"))
+            raise CniError(errors.INTERNAL, f"{plugin_type} failed (exit {returncode})",
+                           stderr[-300:].decode(errors="replace"))
         return reply if isinstance(reply, dict) else None
 
     def version(self, plugin_type: str, cni_version: str = "1.1.0") -> dict[str, Any]:

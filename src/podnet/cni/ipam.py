@@ -16,6 +16,14 @@ from podnet.cni.errors import CniError
 from podnet.cni.result import Result, normalize
 from podnet.cni.skel import CmdArgs
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from podnet.cni.paths import Launchers
+
+# Set only inside a zygote (podnet.cni.zygote): podnet's own launchers found in CNI_PATH are
+# then run as a forked child of this process instead of a fresh interpreter.
+IN_PROCESS: Launchers | None = None
+
 
 def find_in_path(plugin_type: str, path: list[str]) -> str:
     """The executable ``plugin_type`` in the first ``path`` directory holding it."""
@@ -87,8 +95,14 @@ def delegate(args: CmdArgs, command: str | None = None) -> Result | None:
     env = args.env()
     command = command or args.command
     env["CNI_COMMAND"] = command
+    module = IN_PROCESS.module_of(exe) if IN_PROCESS is not None else None
     try:
-        returncode, stdout = run_executable(exe, args.stdin, env)
+        if module is not None:
+            from podnet.cni.zygote import fork_call
+
+            returncode, stdout = fork_call(module, args.stdin, env)
+        else:
+            returncode, stdout = run_executable(exe, args.stdin, env)
     except OSError as err:
         raise CniError(errors.IO_FAILURE, f"failed to run {plugin_type}", str(err)) from None
     out = stdout.strip()

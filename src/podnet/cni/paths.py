@@ -32,18 +32,24 @@ def launcher_dir() -> str:
     return os.path.join(sys.prefix, "libexec", "podnet-cni")
 
 
-def _package_root() -> str:
+def package_root() -> str:
+    """The directory holding the ``podnet`` package (what the launchers put on ``sys.path``)."""
     import podnet
 
     return os.path.dirname(os.path.dirname(os.path.abspath(podnet.__file__)))
 
 
+def launcher_text(name: str) -> str:
+    """The launcher for plugin ``name`` as this interpreter and this checkout write it."""
+    return LAUNCHER.format(python=os.path.realpath(sys.executable), src=package_root(),
+                           module=PLUGINS[name])
+
+
 def ensure_launchers(directory: str) -> None:
     """Write the launchers into ``directory`` unless they are already current."""
     os.makedirs(directory, exist_ok=True)
-    python = os.path.realpath(sys.executable)
-    for name, module in PLUGINS.items():
-        text = LAUNCHER.format(python=python, src=_package_root(), module=module)
+    for name in PLUGINS:
+        text = launcher_text(name)
         path = os.path.join(directory, name)
         try:
             with open(path) as f:
@@ -78,3 +84,43 @@ def cni_path() -> str:
         return directory
     except OSError:
         return console_scripts_dir()
+
+
+class Launchers:
+    """Recognises podnet's own launchers among executables found in a CNI path.
+
+    ``module_of(exe)`` is the module a launcher would run, or None for any other
+    file: a launcher is recognised by its exact content (as :func:`launcher_text`
+    writes it) and then by its identity on disk (device, inode, size, mtime), so a
+    launcher that is replaced afterwards stops being recognised. Used to run podnet's
+    own plugins forked from a pre-imported template (see :mod:`podnet.cni.zygote`).
+    """
+
+    def __init__(self, directory: str | None = None) -> None:
+        self.known: dict[str, tuple[str, tuple[int, int, int, int]]] = {}
+        directory = directory or launcher_dir()
+        for name, module in PLUGINS.items():
+            path = os.path.realpath(os.path.join(directory, name))
+            try:
+                st = os.stat(path)
+                with open(path) as f:
+                    same = f.read() == launcher_text(name)
+            except OSError:
+                continue
+            if same:
+                self.known[path] = (module, _identity(st))
+
+    def module_of(self, exe: str) -> str | None:
+        entry = self.known.get(os.path.realpath(exe))
+        if entry is None:
+            return None
+        try:
+            if _identity(os.stat(exe)) != entry[1]:
+                return None
+        except OSError:
+            return None
+        return entry[0]
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)

@@ -7,15 +7,26 @@ the block (e.g. :class:`~podnet.kernel.rtnl.Rtnl`) stay bound to the entered
 namespace after the block ends, which is how one thread can hold one netlink
 socket per namespace without any helper process.
 
-Named namespaces (``/run/netns/NAME``) are created and deleted with ``ip netns
-add/del``: it handles the shared bind mount of /run/netns and the bind mount of
-the new namespace file exactly as every other tool expects, for about 5 ms;
-there is nothing to gain from re-doing those mount subtleties here.
+Named namespaces (``/run/netns/NAME``) are made the way ``ip netns add``
+makes them: an empty file under /run/netns (itself a shared mount point, so
+every mount namespace sees the new one), a new namespace for the calling thread
+(``unshare(CLONE_NEWNET)``), and a bind mount of that thread's namespace file
+onto the empty file; the thread then returns to where it was. Deleting
+unmounts (lazily) and removes the file. Both run in-process — a node agent
+makes and deletes one namespace per pod, and an ``ip`` process costs more CPU
+than the work itself. The very first namespace, while /run/netns is not yet
+a shared mount point, is left to ``ip netns add``, which sets that up exactly
+as every other tool expects.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CLONE_NEWNET = 0x40000000
 NETNS_RUN_DIR = "/run/netns"
@@ -37,6 +48,11 @@ def _setns(fd: int) -> None:
     if libc.setns(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
+
+
+def switch_to(fd: int) -> None:
+    """Move the calling thread into the namespace behind ``fd`` for good (no way back)."""
+    _setns(fd)
 
 
 def current_fd() -> int:
@@ -103,11 +119,74 @@ def names() -> list[str]:
         return []
 
 
-def create(name: str, loopback_up: bool = True) -> str:
-    """``ip netns add NAME`` (+ ``lo`` up); returns the path."""
-    import subprocess  # not at module level: the CNI plugins import this module
+_MS_BIND = 4096
+_MNT_DETACH = 2
+_run_dir_shared = False
 
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+
+def _libc() -> object:
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(ret: int) -> None:
+    if ret != 0:
+        import ctypes
+
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def _run_dir_is_shared_mount() -> bool:
+    """Whether /run/netns is a mount point with shared propagation (``ip`` made it so)."""
+    global _run_dir_shared
+    if not _run_dir_shared:
+        try:
+            with open("/proc/self/mountinfo") as f:
+                for line in f:
+                    fields = line.split(" - ")[0].split()
+                    if len(fields) > 4 and fields[4] == NETNS_RUN_DIR and any(
+                            opt.startswith("shared:") for opt in fields[6:]):
+                        _run_dir_shared = True
+                        break
+        except OSError:
+            return False
+    return _run_dir_shared
+
+
+def _create_in_process(name: str) -> None:
+    libc: Any = _libc()
+    path = path_of(name)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    own = current_fd()
+    try:
+        try:
+            _check(libc.unshare(CLONE_NEWNET))
+            try:
+                _check(libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", _MS_BIND, None))
+            finally:
+                _setns(own)
+        except BaseException:
+            os.unlink(path)
+            raise
+    finally:
+        os.close(own)
+
+
+def create(name: str, loopback_up: bool = True) -> str:
+    """Create the named namespace (like ``ip netns add NAME``) and bring ``lo`` up; returns the path.
+
+    FileExistsError when it exists already.
+    """
+    if _run_dir_is_shared_mount():
+        _create_in_process(name)
+    else:
+        import subprocess  # not at module level: the CNI plugins import this module
+
+        if exists(name):
+            raise FileExistsError(f"network namespace {name} exists")
+        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
     if loopback_up:
         from podnet.kernel import links
         from podnet.kernel.rtnl import Rtnl
@@ -120,10 +199,22 @@ def create(name: str, loopback_up: bool = True) -> str:
 
 
 def delete(name: str) -> bool:
-    """``ip netns del NAME``; False when it did not exist."""
-    if not exists(name):
-        return False
-    import subprocess
+    """Remove the named namespace (like ``ip netns del NAME``); False when it did not exist.
 
-    subprocess.run(["ip", "netns", "del", name], check=True, capture_output=True)
+    The namespace itself lives on while a process or an open fd still holds it.
+    """
+    path = path_of(name)
+    if not os.path.exists(path):
+        return False
+    libc: Any = _libc()
+    if libc.umount2(path.encode(), _MNT_DETACH) != 0:
+        import ctypes
+
+        err = ctypes.get_errno()
+        if err != errno.EINVAL:  # EINVAL: not mounted (a half-made one): just remove the file
+            raise OSError(err, f"umount {path}: {os.strerror(err)}")
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
     return True
