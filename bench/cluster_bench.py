@@ -104,7 +104,24 @@ class Cluster:
             args = [a.decode(errors="replace") for a in argv]
             if "podnet" in " ".join(args) and (self.name in args or any(a.startswith(root) for a in args)):
                 out.append(int(d.name))
-        return out
+        return out + descendants(out)
+
+
+def descendants(pids: list[int]) -> list[int]:
+    """Live descendants of ``pids`` not in it (e.g. an agent's CNI zygote)."""
+    parent: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found: set[int] = set()
+    frontier = set(pids)
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier} - found - set(pids)
+        found |= frontier
+    return sorted(found)
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
@@ -149,6 +166,8 @@ def proc_kind(pid: int) -> str:
         return "gone"
     if "controlplane" in argv:
         return "controlplane"
+    if any("podnet.cni.zygote" in a for a in argv):
+        return "cni zygote"
     mods = [a for a in argv if a.startswith("podnet.")]
     return mods[0].split(".")[-2 if mods[0].endswith(".main") else -1] if mods else argv[0]
 

@@ -275,16 +275,37 @@ class NetexecHost:
 
     directory: Path
     pods: dict[str, PodServer] = field(default_factory=dict)
+    # file name -> (its identity when read, what it said): a reload re-reads only the files
+    # that were replaced since (the agent writes each one by rename), so a node with hundreds
+    # of pods does not parse every spec on every SIGHUP and every second.
+    _read: dict[str, tuple[tuple[int, int, int], PodSpec | None]] = field(default_factory=dict)
 
     def _wanted(self) -> dict[str, PodSpec]:
         out: dict[str, PodSpec] = {}
-        for f in sorted(self.directory.glob("*.json")):
-            try:
-                spec = PodSpec.from_json(json.loads(f.read_text()))
-            except (OSError, ValueError, KeyError) as e:
-                log.warning("skipping %s: %s", f, e)
+        seen: dict[str, tuple[tuple[int, int, int], PodSpec | None]] = {}
+        try:
+            entries = sorted(os.scandir(self.directory), key=lambda e: e.name)
+        except FileNotFoundError:
+            entries = []
+        for entry in entries:
+            if not entry.name.endswith(".json"):
                 continue
-            out[spec.key] = spec
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            ident = (st.st_ino, st.st_mtime_ns, st.st_size)
+            known = self._read.get(entry.name)
+            spec = known[1] if known is not None and known[0] == ident else None
+            if known is None or known[0] != ident:
+                try:
+                    spec = PodSpec.from_json(json.loads(Path(entry.path).read_text()))
+                except (OSError, ValueError, KeyError) as e:
+                    log.warning("skipping %s: %s", entry.path, e)
+            seen[entry.name] = (ident, spec)
+            if spec is not None:
+                out[spec.key] = spec
+        self._read = seen
         return out
 
     async def reload(self) -> None:

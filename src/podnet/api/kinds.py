@@ -7,7 +7,7 @@ one table. Objects themselves stay plain dicts (``Obj``).
 
 from __future__ import annotations
 
-import datetime
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,7 +133,7 @@ def node_internal_ip(node: Obj) -> str:
 
 def rfc3339(ts: float) -> str:
     """A Unix time as Kubernetes writes timestamps: ``2026-01-01T00:00:00Z``."""
-    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def ref(obj: Obj) -> str:

@@ -8,10 +8,12 @@ give the bridge the gateway address (isGateway) and turn on forwarding; add
 the masquerade element (ipMasq). Any failure undoes everything done so far,
 including an IPAM DEL, so a failed ADD leaves no veth and no lease.
 
-DEL releases the lease first, then removes the veth (via whichever end is
+DEL releases the lease and meanwhile removes the veth (via whichever end is
 still reachable) and the masquerade element; each part tolerates being gone,
-including an empty or vanished CNI_NETNS. CHECK compares prevResult with the
-kernel (see :mod:`podnet.cni.bridge_check`). GC removes leases (delegated),
+including an empty or vanished CNI_NETNS. In both ADD and DEL the IPAM plugin
+runs as its own process concurrently with this one's netlink work (it needs
+nothing from it), and is always waited for before the call returns or undoes.
+CHECK compares prevResult with the kernel (see :mod:`podnet.cni.bridge_check`). GC removes leases (delegated),
 host veths on this bridge and masquerade elements of attachments that are no
 longer valid.
 
@@ -138,12 +140,16 @@ class Bridge(skel.Plugin):
         pod_fd = open_pod_netns(args.netns)
         hostname = host_veth_name(args.container_id, args.ifname)
         made_veth = called_ipam = False
+        pending: ipam.Delegation | None = None
         try:
             with Rtnl() as host, pod_rtnl(pod_fd) as pod:
                 if links.get(pod, args.ifname) is not None:
                     raise CniError(errors.INTERFACE_EXISTS, "interface already exists",
                                    f"{args.ifname} exists in {args.netns}")
                 try:
+                    # IPAM runs (its own process) while this one makes the bridge and the veth
+                    pending = ipam.start(args) if conf.has_ipam else None
+                    called_ipam = pending is not None
                     br = ensure_bridge(host, conf)
                     links.delete(host, hostname)  # a leftover of an earlier, crashed ADD
                     links.add_veth(host, hostname, args.ifname, peer_netns_fd=pod_fd,
@@ -151,8 +157,8 @@ class Bridge(skel.Plugin):
                     made_veth = True
                     if conf.hairpin:
                         links.set_hairpin(host, links.get(host, hostname).ifindex)  # type: ignore[union-attr]
-                    called_ipam = conf.has_ipam
-                    ipres = ipam.delegate(args) if conf.has_ipam else None
+                    running, pending = pending, None  # waited for once, here
+                    ipres = running.wait() if running is not None else None
                     result = self._result(conf, args, ipres)
                     if conf.is_gateway:
                         _configure_gateway(host, br, conf, result["ips"])
@@ -168,6 +174,11 @@ class Bridge(skel.Plugin):
                     raise CniError(errors.INTERNAL, "kernel refused an operation",
                                    f"{err.strerror or err}") from None
         except BaseException:
+            if pending is not None:  # its ADD must be over before the undo's DEL
+                try:
+                    pending.wait()
+                except CniError:
+                    pass
             self._undo(args, hostname, made_veth, called_ipam)
             raise
         finally:
@@ -211,8 +222,21 @@ class Bridge(skel.Plugin):
 
     def delete(self, args: skel.CmdArgs) -> None:
         conf = parse(args.config)
-        if conf.has_ipam:
-            ipam.delegate(args, "DEL")
+        # the lease is released (IPAM's own process) while this one removes the veth
+        pending = ipam.start(args, "DEL") if conf.has_ipam else None
+        try:
+            self._delete_links(args, conf)
+        except BaseException:
+            if pending is not None:
+                try:
+                    pending.wait()
+                except CniError:
+                    pass
+            raise
+        if pending is not None:
+            pending.wait()
+
+    def _delete_links(self, args: skel.CmdArgs, conf: BridgeConf) -> None:
         with Rtnl() as host:
             if args.netns:
                 try:

@@ -18,6 +18,8 @@ from podnet.cni.skel import CmdArgs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from podnet.cni.paths import Launchers
 
 # Set only inside a zygote (podnet.cni.zygote): podnet's own launchers found in CNI_PATH are
@@ -40,8 +42,30 @@ def find_in_path(plugin_type: str, path: list[str]) -> str:
                    f"not found in CNI_PATH {os.pathsep.join(path)}")
 
 
-def run_executable(exe: str, data: bytes, env: dict[str, str]) -> tuple[int, bytes]:
-    """Run ``exe`` with ``data`` on stdin; (exit status, stdout). stderr is shared.
+class Running:
+    """A started plugin process: :meth:`finish` collects (exit status, stdout).
+
+    ``read`` drains its stdout: a pipe is read to EOF before waiting (the child may
+    block on a full pipe), a memory file only after the child exited.
+    """
+
+    __slots__ = ("_read", "_wait_first", "pid")
+
+    def __init__(self, pid: int, read: Callable[[], bytes], wait_first: bool = False) -> None:
+        self.pid = pid
+        self._read = read
+        self._wait_first = wait_first
+
+    def finish(self) -> tuple[int, bytes]:
+        out = b"" if self._wait_first else self._read()
+        _pid, status = os.waitpid(self.pid, 0)
+        if self._wait_first:
+            out = self._read()
+        return os.waitstatus_to_exitcode(status), out
+
+
+def spawn_executable(exe: str, data: bytes, env: dict[str, str]) -> Running:
+    """Start ``exe`` with ``data`` on stdin (stderr shared); :meth:`Running.finish` waits.
 
     ``posix_spawn`` and two raw pipes instead of :mod:`subprocess` (and plain
     ``os.read``/``os.write`` instead of file objects): this runs in every plugin
@@ -67,14 +91,22 @@ def run_executable(exe: str, data: bytes, env: dict[str, str]) -> tuple[int, byt
         pass
     finally:
         os.close(in_w)
-    chunks = []
-    try:
-        while chunk := os.read(out_r, 65536):
-            chunks.append(chunk)
-    finally:
-        os.close(out_r)
-    _pid, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), b"".join(chunks)
+
+    def read() -> bytes:
+        chunks = []
+        try:
+            while chunk := os.read(out_r, 65536):
+                chunks.append(chunk)
+        finally:
+            os.close(out_r)
+        return b"".join(chunks)
+
+    return Running(pid, read)
+
+
+def run_executable(exe: str, data: bytes, env: dict[str, str]) -> tuple[int, bytes]:
+    """Run ``exe`` with ``data`` on stdin; (exit status, stdout). stderr is shared."""
+    return spawn_executable(exe, data, env).finish()
 
 
 def ipam_type(args: CmdArgs) -> str | None:
@@ -86,8 +118,40 @@ def ipam_type(args: CmdArgs) -> str | None:
     return str(ipam["type"])
 
 
-def delegate(args: CmdArgs, command: str | None = None) -> Result | None:
-    """Run the IPAM plugin for ``command`` (default: ours); the ADD result or None."""
+class Delegation:
+    """An IPAM call in flight (see :func:`start`); :meth:`wait` gives its result."""
+
+    __slots__ = ("command", "plugin_type", "running")
+
+    def __init__(self, plugin_type: str, command: str, running: Running) -> None:
+        self.plugin_type, self.command, self.running = plugin_type, command, running
+
+    def wait(self) -> Result | None:
+        """The ADD result (None for other verbs), or the IPAM plugin's error."""
+        plugin_type = self.plugin_type
+        returncode, stdout = self.running.finish()
+        out = stdout.strip()
+        reply = None
+        if out:
+            try:
+                reply = jsonio.loads(out)
+            except ValueError:
+                raise CniError(errors.DECODING_FAILURE, f"{plugin_type} printed non-JSON output",
+                               out[:200].decode(errors="replace")) from None
+        if returncode != 0:
+            if isinstance(reply, dict) and "code" in reply:
+                raise CniError.from_json(reply)
+            raise CniError(errors.INTERNAL, f"{plugin_type} failed with exit status {returncode}")
+        if self.command != "ADD":
+            return None
+        if not isinstance(reply, dict):
+            raise CniError(errors.DECODING_FAILURE, f"{plugin_type} returned no result")
+        return normalize(reply)
+
+
+def start(args: CmdArgs, command: str | None = None) -> Delegation | None:
+    """Start the IPAM plugin for ``command`` (default: ours) and return at once (None: no
+    ipam section), so the caller can do its own work while IPAM runs."""
     plugin_type = ipam_type(args)
     if plugin_type is None:
         return None
@@ -98,27 +162,17 @@ def delegate(args: CmdArgs, command: str | None = None) -> Result | None:
     module = IN_PROCESS.module_of(exe) if IN_PROCESS is not None else None
     try:
         if module is not None:
-            from podnet.cni.zygote import fork_call
+            from podnet.cni.zygote import fork_start
 
-            returncode, stdout = fork_call(module, args.stdin, env)
+            running = fork_start(module, args.stdin, env)
         else:
-            returncode, stdout = run_executable(exe, args.stdin, env)
+            running = spawn_executable(exe, args.stdin, env)
     except OSError as err:
         raise CniError(errors.IO_FAILURE, f"failed to run {plugin_type}", str(err)) from None
-    out = stdout.strip()
-    reply = None
-    if out:
-        try:
-            reply = jsonio.loads(out)
-        except ValueError:
-            raise CniError(errors.DECODING_FAILURE, f"{plugin_type} printed non-JSON output",
-                           out[:200].decode(errors="replace")) from None
-    if returncode != 0:
-        if isinstance(reply, dict) and "code" in reply:
-            raise CniError.from_json(reply)
-        raise CniError(errors.INTERNAL, f"{plugin_type} failed with exit status {returncode}")
-    if command != "ADD":
-        return None
-    if not isinstance(reply, dict):
-        raise CniError(errors.DECODING_FAILURE, f"{plugin_type} returned no result")
-    return normalize(reply)
+    return Delegation(plugin_type, command, running)
+
+
+def delegate(args: CmdArgs, command: str | None = None) -> Result | None:
+    """Run the IPAM plugin for ``command`` (default: ours); the ADD result or None."""
+    pending = start(args, command)
+    return pending.wait() if pending is not None else None
