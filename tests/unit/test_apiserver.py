@@ -269,6 +269,43 @@ async def test_watch_streams_in_order_and_resumes() -> None:
 
 
 @aio
+async def test_sqlite_plain_watch_streams_stored_json_same_as_decoded(tmp_path: Path) -> None:
+    """A plain watch on SQLite streams the logged JSON as is; it must equal what a decoded
+    watch (a selector forces that path) sends: kinds, versions, DELETED included."""
+    from podnet.store.sqlite import SQLiteStore
+
+    async with running(SQLiteStore(tmp_path / "s.db", poll_interval=0.02)) as r:
+        http = Http(r.socket)
+        try:
+            _, lst = await http("GET", "/api/v1/namespaces/default/configmaps")
+            rv0 = lst["metadata"]["resourceVersion"]
+            path = "/api/v1/namespaces/default/configmaps"
+            plain = asyncio.create_task(take(http.lines(path, watch="1", resourceVersion=rv0), 3))
+            decoded = asyncio.create_task(take(http.lines(path, watch="1", resourceVersion=rv0,
+                                                          labelSelector="app"), 3))
+            await asyncio.sleep(0.1)
+            await http("POST", path, configmap("a", labels={"app": "x"}))
+            await http("PATCH", f"{path}/a", {"data": {"k": "2"}},
+                       ctype="application/merge-patch+json")
+            _, gone = await http("DELETE", f"{path}/a")
+            a, b = await plain, await decoded
+            assert a == b
+            assert summary(a) == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
+            assert all(e["object"]["kind"] == "ConfigMap" and e["object"]["apiVersion"] == "v1"
+                       for e in a)
+            versions = [int(e["object"]["metadata"]["resourceVersion"]) for e in a]
+            assert versions == sorted(versions) and len(set(versions)) == 3
+            # resuming from the last event's version delivers nothing old
+            resumed = asyncio.create_task(take(http.lines(
+                path, watch="1", resourceVersion=str(versions[-1])), 1))
+            await asyncio.sleep(0.1)
+            await http("POST", path, configmap("b"))
+            assert summary(await resumed) == [("ADDED", "b")]
+        finally:
+            await http.close()
+
+
+@aio
 async def test_watch_too_old_version_answers_410_expired() -> None:
     async with running(store=MemoryStore(history=3)) as r:
         http = Http(r.socket)

@@ -36,6 +36,7 @@ from podnet.store.base import (
     BadRequest,
     Conflict,
     NotFound,
+    RawWatchEvent,
     Store,
     StoreError,
     WatchEvent,
@@ -92,6 +93,13 @@ class Registry:
               selector: Selector | None = None) -> AsyncIterator[WatchEvent]:
         kind_for(resource)
         return self.store.watch(resource, namespace, resource_version, selector)
+
+    def watch_raw(self, resource: str, namespace: str | None = None,
+                  resource_version: str | None = None) -> AsyncIterator[RawWatchEvent] | None:
+        """The store's undecoded event stream, or None when the store has none."""
+        kind_for(resource)
+        raw = getattr(self.store, "watch_raw", None)
+        return None if raw is None else raw(resource, namespace, resource_version)  # type: ignore[no-any-return]
 
     async def close(self) -> None:
         await self.store.close()

@@ -27,7 +27,7 @@ from podnet.api.selectors import Selector
 from podnet.apiserver.errors import status_of
 from podnet.apiserver.fields import FieldSelector
 from podnet.apiserver.registry import Registry
-from podnet.store.base import BadRequest, WatchEvent
+from podnet.store.base import BadRequest, RawWatchEvent, WatchEvent
 
 QUEUE_SIZE = 1024
 IDLE_CHECK = 5.0
@@ -91,9 +91,14 @@ async def watch_response(request: web.Request, registry: Registry, kind: Kind,
         items, rv = await registry.list(kind.plural, namespace, selector)
         items = [o for o in items if fields is None or fields(o)]
     queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
-    pump = asyncio.create_task(
-        _pump(registry.watch(kind.plural, namespace, rv, selector), queue, fields),
-        name=f"watch-{kind.plural}")
+    # Plain watches (no selector, no table) stream the store's logged JSON as it is: no
+    # decode and re-encode of every event for every watcher.
+    raw = (registry.watch_raw(kind.plural, namespace, rv)
+           if selector is None and fields is None and render is None else None)
+    events: AsyncIterator[Any] = raw if raw is not None else registry.watch(
+        kind.plural, namespace, rv, selector)
+    typed = (f'"kind":{json.dumps(kind.kind)}', f'"apiVersion":{json.dumps(kind.api_version)}')
+    pump = asyncio.create_task(_pump(events, queue, fields), name=f"watch-{kind.plural}")
     resp = web.StreamResponse(headers={"Content-Type": "application/json",
                                        "Cache-Control": "no-cache"})
     resp.enable_chunked_encoding()
@@ -131,7 +136,16 @@ async def watch_response(request: web.Request, registry: Registry, kind: Kind,
             if isinstance(item, BaseException):
                 await resp.write(_line("ERROR", status_of(item)))
                 break
-            ev: WatchEvent = item
+            if isinstance(item, RawWatchEvent):
+                last_rv = str(item.resource_version)
+                if all(t in item.raw for t in typed):  # as the registry stores every object
+                    await resp.write(f'{{"type":"{item.type}","object":{item.raw}}}\n'.encode())
+                else:
+                    ev = item.decode()
+                    await resp.write(_line(ev.type, show(ev.object)))
+                idle_since = loop.time()
+                continue
+            ev = item
             last_rv = str((ev.object.get("metadata") or {}).get("resourceVersion") or last_rv)
             await resp.write(_line(ev.type, show(ev.object)))
             idle_since = loop.time()

@@ -83,6 +83,24 @@ class WatchEvent:
         return {"type": self.type, "object": self.object}
 
 
+@dataclass(frozen=True)
+class RawWatchEvent:
+    """A watch event as a store logged it: the object's stored JSON text, not decoded.
+
+    What a store's ``watch_raw`` yields (where it has one), so a server streaming the
+    same event to many watchers need not decode and re-encode it for each of them.
+    """
+
+    type: EventType
+    resource_version: int
+    raw: str
+
+    def decode(self) -> WatchEvent:
+        import json
+
+        return WatchEvent(self.type, json.loads(self.raw))
+
+
 class Store(Protocol):
     """What every backend (and the HTTP client) provides. All methods are async."""
 

@@ -24,13 +24,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
 from podnet.api.kinds import Obj
 from podnet.api.selectors import Selector
 from podnet.store import sqlite_tx
-from podnet.store.base import Gone, StoreError, WatchEvent, matches, parse_resource_version
+from podnet.store.base import (
+    Gone,
+    RawWatchEvent,
+    StoreError,
+    WatchEvent,
+    matches,
+    parse_resource_version,
+)
 from podnet.store.sqlite_tx import Write
 
 MAX_BATCH = 1000
@@ -135,6 +143,19 @@ class SQLiteStore:
         resource_version: str | None = None,
         selector: Selector | None = None,
     ) -> AsyncIterator[WatchEvent]:
+        async with contextlib.aclosing(self.watch_raw(resource, namespace, resource_version)) as raws:
+            async for raw in raws:
+                ev = WatchEvent(raw.type, json.loads(raw.raw))
+                if matches(ev.object, None, selector):
+                    yield ev
+
+    async def watch_raw(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+    ) -> AsyncGenerator[RawWatchEvent, None]:
+        """The events as logged (JSON text, undecoded); see :class:`RawWatchEvent`."""
         self._check_open()
         start = parse_resource_version(resource_version)
         head, compacted = sqlite_tx.head(self._reader_conn)
@@ -154,9 +175,8 @@ class SQLiteStore:
                 if last < compacted:  # fell behind the retained history
                     raise Gone(f"too old resource version: {last} ({compacted})")
                 last = upto
-                for etype, obj in events:
-                    if matches(obj, None, selector):
-                        yield WatchEvent(etype, obj)  # type: ignore[arg-type]
+                for rv, etype, data in events:
+                    yield RawWatchEvent(etype, rv, data)  # type: ignore[arg-type]
                 if len(events) >= WATCH_PAGE:
                     continue
                 with contextlib.suppress(TimeoutError):

@@ -217,8 +217,9 @@ def list_objects(
 
 def events_after(
     conn: sqlite3.Connection, resource: str, namespace: str | None, after: int, limit: int
-) -> tuple[list[tuple[str, Obj]], int, int]:
-    """Events of ``resource`` with rv > ``after``: (events, rv read up to, compacted rv).
+) -> tuple[list[tuple[int, str, str]], int, int]:
+    """Events of ``resource`` with rv > ``after``: ((rv, type, JSON text) rows, rv read up to,
+    compacted rv).
 
     The returned "read up to" is the rv a watcher may continue from: the head
     when fewer than ``limit`` rows came back, else the last row's rv.
@@ -235,4 +236,4 @@ def events_after(
     finally:
         conn.execute("COMMIT")
     upto = int(rows[-1][0]) if len(rows) >= limit else max(after, rv)
-    return [(str(t), json.loads(d)) for _, t, d in rows], upto, compacted
+    return [(int(r), str(t), str(d)) for r, t, d in rows], upto, compacted
