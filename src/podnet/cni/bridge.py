@@ -153,7 +153,7 @@ class Bridge(skel.Plugin):
                     br = ensure_bridge(host, conf)
                     links.delete(host, hostname)  # a leftover of an earlier, crashed ADD
                     links.add_veth(host, hostname, args.ifname, peer_netns_fd=pod_fd,
-                                   mtu=conf.mtu, master=br.ifindex)
+                                   mtu=conf.mtu, master=br.ifindex, ipv6=False)
                     made_veth = True
                     if conf.hairpin:
                         links.set_hairpin(host, links.get(host, hostname).ifindex)  # type: ignore[union-attr]
