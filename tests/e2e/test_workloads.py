@@ -20,8 +20,10 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     cfg = tmp_path_factory.mktemp("cfg") / "cluster.yaml"
-    # node-2's pod range holds only 5 pods (a /29 less the gateway): exhaustion is testable
-    cfg.write_text("network: flat\nnodes:\n- name: node-1\n- name: node-2\n  podCIDR: 10.244.2.0/29\n")
+    # node-2's pod range holds only 5 pods (a /29 less the gateway): exhaustion is testable;
+    # node-3 takes at most 2 pods (maxPods, the same refusal as a full bridge's 1023 ports)
+    cfg.write_text("network: flat\nnodes:\n- name: node-1\n- name: node-2\n  podCIDR: 10.244.2.0/29\n"
+                   "- name: node-3\n  maxPods: 2\n")
     yield from make_cluster(tmp_path_factory, "-f", str(cfg), "--node-monitor-grace-period", "6")
 
 
@@ -207,6 +209,34 @@ def test_exhausted_pod_range_leaves_pod_pending_and_leaks_nothing(cluster: Clust
     links = subprocess.run(["ip", "-n", f"pn-{c.name}-node-2", "-o", "link", "show", "master", "cni0"],
                            capture_output=True, text=True).stdout.splitlines()
     assert len(links) == 5  # every address of the /29 but the gateway is in use, none leaked
+
+
+def test_a_full_node_refuses_more_pods_with_the_reason(cluster: Cluster) -> None:
+    """A node at its pod limit (maxPods here; 1023 bridge ports by default) leaves further pods
+    bound to it Pending with a condition naming the limit, and advertises the limit."""
+    c = cluster
+    assert c.get("nodes", "node-3")["status"]["allocatable"]["pods"] == "2"
+    assert c.get("nodes", "node-1")["status"]["allocatable"]["pods"] == "1023"
+    already = [p for p in c.get("pods", "-A")["items"]
+               if p["spec"].get("nodeName") == "node-3" and p["status"].get("podIP")]
+    pods = "\n---\n".join(
+        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: full-{i}}}\nspec:\n  nodeName: node-3\n"
+        f"  containers: [{{name: c, image: x, ports: [{{containerPort: 8080}}]}}]" for i in range(3))
+    c.podnet("apply", "-f", "-", stdin=pods)
+
+    def settled() -> list[dict[str, Any]] | None:
+        items = [p for p in c.get("pods")["items"] if p["metadata"]["name"].startswith("full-")]
+        running = [p for p in items if p["status"].get("podIP")]
+        refused = [p for p in items if any(x.get("reason") == "FailedCreatePodSandBox"
+                                           for x in p["status"].get("conditions") or [])]
+        return items if len(running) + len(refused) == 3 and refused else None
+
+    items = c.wait("node-3 full", settled, 60)
+    refused = [p for p in items if not p["status"].get("podIP")]
+    assert len(refused) == 3 - (2 - len(already))
+    assert refused[0]["status"]["phase"] == "Pending"
+    assert "node node-3 already runs 2 pods: its maxPods" in json.dumps(refused[0]["status"]["conditions"])
+    c.podnet("delete", "pods", *[p["metadata"]["name"] for p in items])
 
 
 def test_silent_node_goes_not_ready_and_its_endpoints_too(cluster: Cluster) -> None:

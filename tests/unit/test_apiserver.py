@@ -287,7 +287,7 @@ async def test_sqlite_plain_watch_streams_stored_json_same_as_decoded(tmp_path: 
             await http("POST", path, configmap("a", labels={"app": "x"}))
             await http("PATCH", f"{path}/a", {"data": {"k": "2"}},
                        ctype="application/merge-patch+json")
-            _, gone = await http("DELETE", f"{path}/a")
+            await http("DELETE", f"{path}/a")
             a, b = await plain, await decoded
             assert a == b
             assert summary(a) == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]

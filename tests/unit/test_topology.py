@@ -1,5 +1,7 @@
 """The pure cluster topology: names, addresses and the ip commands for each network mode."""
 
+from pathlib import Path
+
 import pytest
 
 from podnet.api.config import ClusterConfig
@@ -65,3 +67,23 @@ def test_bad_shapes_are_refused_with_the_field() -> None:
         configfile.build("c", [{"name": "x", "ip": "10.0.0.1"}], "flat", "10.244.0.0/16", "10.96.0.0/12")
     with pytest.raises(TopologyError):
         plan(ClusterConfig(name="d", network="flat", subnets=("172.18.0.0/24", "172.19.0.0/24")).with_nodes(2))
+
+
+def test_max_pods_per_node_defaults_to_the_bridge_limit_and_is_checked(tmp_path: Path) -> None:
+    from podnet.agent.nodestatus import node_object
+    from podnet.api.config import MAX_BRIDGE_PORTS
+
+    plain = configfile.build("c", 2, "flat", "10.244.0.0/16", "10.96.0.0/12")
+    assert [n.max_pods for n in plain.nodes] == [MAX_BRIDGE_PORTS] * 2 == [1023] * 2
+    f = tmp_path / "c.yaml"
+    f.write_text("maxPods: 50\nnodes:\n- name: a\n- name: b\n  maxPods: 3\n")
+    cfg = configfile.load(str(f), {"name": "c", "nodes": 1, "network": "flat",
+                                   "pod_cidr": "10.244.0.0/16", "service_cidr": "10.96.0.0/12"})
+    assert [(n.name, n.max_pods) for n in cfg.nodes] == [("a", 50), ("b", 3)]
+    # the node advertises it: the scheduler places no more than that many pods there
+    assert node_object(cfg, cfg.nodes[1])["status"]["allocatable"]["pods"] == "3"
+    f.write_text("nodes:\n- name: a\n  maxPods: 1024\n")
+    with pytest.raises(configfile.ConfigFileError,
+                       match=r"c.yaml: nodes\[0\].maxPods: Invalid value: 1024: .*at most 1023 ports"):
+        configfile.load(str(f), {"name": "c", "nodes": 1, "network": "flat",
+                                 "pod_cidr": "10.244.0.0/16", "service_cidr": "10.96.0.0/12"})

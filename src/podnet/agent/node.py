@@ -19,12 +19,11 @@ from typing import Any
 
 from podnet.agent import dataplane, nodestatus, podenv
 from podnet.agent.network import PodNetwork
-from podnet.agent.nodestatus import MAX_BRIDGE_PORTS
 from podnet.agent.paths import NodePaths, pod_netns_name
 from podnet.agent.pods import PodRecord, PodRuntime
 from podnet.agent.probes import ProbeTracker, run_once
 from podnet.agent.status import pod_status, rfc3339, same_status
-from podnet.api.config import ClusterConfig, NodeConfig
+from podnet.api.config import MAX_BRIDGE_PORTS, ClusterConfig, NodeConfig
 from podnet.api.kinds import Obj
 from podnet.controllers.informer import InformerSet
 from podnet.store.base import Conflict, NotFound, Store, StoreError
@@ -151,9 +150,11 @@ class NodeAgent:
         rec = PodRecord(meta["uid"], meta["namespace"], meta["name"],
                         pod_netns_name(self.config.name, meta["namespace"], meta["name"]))
         rt = PodRuntime(self.paths, self.node.name, self.node.ip, rec)
-        if sum(1 for r in self.runtimes.values() if r.record.pod_ip) >= MAX_BRIDGE_PORTS:
-            rec.sandbox_error = (f"node {self.node.name} already runs {MAX_BRIDGE_PORTS} pods: a Linux "
-                                 "bridge holds at most 1023 ports")
+        limit = min(self.node.max_pods, MAX_BRIDGE_PORTS)
+        if len(self.runtimes) >= limit:  # running, being set up or torn down: each has a port
+            why = ("a Linux bridge holds at most 1023 ports" if limit == MAX_BRIDGE_PORTS
+                   else "its maxPods")
+            rec.sandbox_error = f"node {self.node.name} already runs {limit} pods: {why}"
             return rt, None
         self.runtimes[rec.uid] = rt
         resolv = podenv.resolv_conf(pod, self.config.dns_service_ip, self.config.dns_domain,

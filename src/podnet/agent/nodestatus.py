@@ -20,7 +20,6 @@ from podnet.api.kinds import Obj
 from podnet.store.base import NotFound, Store, StoreError
 
 log = logging.getLogger("podnet.agent")
-MAX_BRIDGE_PORTS = 1023
 
 
 def ready_condition(since: str, now: str) -> dict[str, Any]:
@@ -40,8 +39,8 @@ def node_object(config: ClusterConfig, node: NodeConfig) -> Obj:
         "status": {
             "addresses": [{"type": "InternalIP", "address": node.ip},
                           {"type": "Hostname", "address": node.name}],
-            "capacity": {"pods": str(MAX_BRIDGE_PORTS)},
-            "allocatable": {"pods": str(MAX_BRIDGE_PORTS)},
+            "capacity": {"pods": str(node.max_pods)},
+            "allocatable": {"pods": str(node.max_pods)},
             "conditions": [ready_condition(now, now)],
             "nodeInfo": {"kubeletVersion": "podnet", "kernelVersion": platform.release(),
                          "operatingSystem": "linux", "architecture": platform.machine(),

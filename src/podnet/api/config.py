@@ -20,6 +20,9 @@ NODE_CIDR = "172.18.0.0/16"
 DNS_DOMAIN = "cluster.local"
 NODE_PORT_RANGE = (30000, 32767)
 LB_POOL = "172.18.255.200-172.18.255.250"  # LoadBalancer ingress IPs, on the underlay
+# A Linux bridge numbers its ports 1..1023: the most pods one node's bridge can hold, and so
+# the default and the ceiling of a node's maxPods (the kubelet's setting of that name).
+MAX_BRIDGE_PORTS = 1023
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class NodeConfig:
     name: str
     ip: str
     pod_cidr: str
+    max_pods: int = MAX_BRIDGE_PORTS
 
 
 @dataclass(frozen=True)

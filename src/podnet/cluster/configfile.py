@@ -6,10 +6,11 @@ network: vxlan            # or flat
 podCIDR: 10.244.0.0/16
 serviceCIDR: 10.96.0.0/12
 nodeCIDR: 172.18.0.0/16
+maxPods: 1023             # optional, each node's pod limit (the kubelet's maxPods); 1023 at most
 nodes:                    # or `nodes: 3`
   - name: alpha
   - name: beta
-    ip: 172.18.0.22       # optional; podCIDR too
+    ip: 172.18.0.22       # optional; podCIDR and maxPods too
 subnets:                  # optional: L3 subnets joined by a router (vxlan only);
   - 172.18.0.0/24         # nodes without an ip are spread over them
   - 172.19.0.0/24
@@ -18,15 +19,16 @@ subnets:                  # optional: L3 subnets joined by a router (vxlan only)
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from podnet.api.config import ClusterConfig, NodeConfig, default_node
+from podnet.api.config import MAX_BRIDGE_PORTS, ClusterConfig, NodeConfig, default_node
 
-KEYS = {"name", "network", "podCIDR", "serviceCIDR", "nodeCIDR", "nodes", "subnets"}
+KEYS = {"name", "network", "podCIDR", "serviceCIDR", "nodeCIDR", "nodes", "subnets", "maxPods"}
 
 
 class ConfigFileError(ValueError):
@@ -35,10 +37,18 @@ class ConfigFileError(ValueError):
 
 def build(name: str, nodes: int | list[dict[str, Any]], network: str, pod_cidr: str,
           service_cidr: str, node_cidr: str = "172.18.0.0/16", source: str = "options",
-          subnets: list[str] | None = None) -> ClusterConfig:
+          subnets: list[str] | None = None, max_pods: object = MAX_BRIDGE_PORTS) -> ClusterConfig:
     """A validated ClusterConfig; errors name the source and the field."""
     def fail(field: str, msg: str) -> ConfigFileError:
         return ConfigFileError(f"{source}: {field}: {msg}")
+
+    def pod_limit(field: str, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BRIDGE_PORTS:
+            raise fail(field, f"Invalid value: {value!r}: must be an integer between 1 and "
+                              f"{MAX_BRIDGE_PORTS} (a Linux bridge holds at most 1023 ports)")
+        return value
+
+    limit = pod_limit("maxPods", max_pods)
 
     if network not in ("flat", "vxlan"):
         raise fail("network", f'Unsupported value: "{network}": supported values: "flat", "vxlan"')
@@ -64,7 +74,9 @@ def build(name: str, nodes: int | list[dict[str, Any]], network: str, pod_cidr: 
     if isinstance(nodes, int):
         if not 1 <= nodes <= 200:
             raise fail("nodes", f"Invalid value: {nodes}: must be between 1 and 200")
-        return base.with_nodes(nodes)
+        made = base.with_nodes(nodes)
+        return dataclasses.replace(
+            made, nodes=tuple(dataclasses.replace(n, max_pods=limit) for n in made.nodes))
     out: list[NodeConfig] = []
     for i, n in enumerate(nodes, start=1):
         if not isinstance(n, dict) or not n.get("name"):
@@ -83,7 +95,8 @@ def build(name: str, nodes: int | list[dict[str, Any]], network: str, pod_cidr: 
             if isinstance(e, ConfigFileError):
                 raise
             raise fail(f"nodes[{i - 1}]", f"Invalid value: {e}") from None
-        out.append(NodeConfig(str(n["name"]), ip, pod))
+        out.append(NodeConfig(str(n["name"]), ip, pod,
+                              pod_limit(f"nodes[{i - 1}].maxPods", n.get("maxPods", limit))))
     names = [n.name for n in out]
     if len(set(names)) != len(names):
         raise fail("nodes", "Duplicate value: node names must be unique")
@@ -106,4 +119,5 @@ def load(path: str, defaults: dict[str, Any]) -> ClusterConfig:
                  str(data.get("podCIDR", defaults["pod_cidr"])),
                  str(data.get("serviceCIDR", defaults["service_cidr"])),
                  str(data.get("nodeCIDR", "172.18.0.0/16")), source=path,
-                 subnets=[str(x) for x in data.get("subnets") or []])
+                 subnets=[str(x) for x in data.get("subnets") or []],
+                 max_pods=data.get("maxPods", MAX_BRIDGE_PORTS))
