@@ -41,7 +41,7 @@ class AgentOptions:
     node_resolv: str = "/etc/resolv.conf"
     proxy: bool = True
     policy: bool = True
-    proxy_min_sync: float = 0.2
+    proxy_min_sync: float = 1.0  # kube-proxy's default minSyncPeriod: a lone change syncs at once
 
 
 class NodeAgent:
