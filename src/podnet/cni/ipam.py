@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
     from podnet.cni.paths import Launchers
 
-# Set only inside a zygote (podnet.cni.zygote): podnet's own launchers found in CNI_PATH are
-# then run as a forked child of this process instead of a fresh interpreter.
+# Set only inside a zygote (podnet.cni.zygote): podnet's own host-local launcher found in
+# CNI_PATH is then run in this process (its main(), same env and stdin) instead of exec'd.
 IN_PROCESS: Launchers | None = None
 
 
@@ -43,25 +43,30 @@ def find_in_path(plugin_type: str, path: list[str]) -> str:
 
 
 class Running:
-    """A started plugin process: :meth:`finish` collects (exit status, stdout).
+    """A started plugin process: :meth:`finish` reads its stdout to EOF, then reaps it."""
 
-    ``read`` drains its stdout: a pipe is read to EOF before waiting (the child may
-    block on a full pipe), a memory file only after the child exited.
-    """
+    __slots__ = ("_read", "pid")
 
-    __slots__ = ("_read", "_wait_first", "pid")
-
-    def __init__(self, pid: int, read: Callable[[], bytes], wait_first: bool = False) -> None:
+    def __init__(self, pid: int, read: Callable[[], bytes]) -> None:
         self.pid = pid
         self._read = read
-        self._wait_first = wait_first
 
     def finish(self) -> tuple[int, bytes]:
-        out = b"" if self._wait_first else self._read()
+        out = self._read()
         _pid, status = os.waitpid(self.pid, 0)
-        if self._wait_first:
-            out = self._read()
         return os.waitstatus_to_exitcode(status), out
+
+
+class Finished:
+    """A call that already ran (in-process, see :data:`IN_PROCESS`)."""
+
+    __slots__ = ("answer",)
+
+    def __init__(self, answer: tuple[int, bytes]) -> None:
+        self.answer = answer
+
+    def finish(self) -> tuple[int, bytes]:
+        return self.answer
 
 
 def spawn_executable(exe: str, data: bytes, env: dict[str, str]) -> Running:
@@ -123,7 +128,7 @@ class Delegation:
 
     __slots__ = ("command", "plugin_type", "running")
 
-    def __init__(self, plugin_type: str, command: str, running: Running) -> None:
+    def __init__(self, plugin_type: str, command: str, running: Running | Finished) -> None:
         self.plugin_type, self.command, self.running = plugin_type, command, running
 
     def wait(self) -> Result | None:
@@ -160,11 +165,12 @@ def start(args: CmdArgs, command: str | None = None) -> Delegation | None:
     command = command or args.command
     env["CNI_COMMAND"] = command
     module = IN_PROCESS.module_of(exe) if IN_PROCESS is not None else None
+    running: Running | Finished
     try:
         if module is not None:
-            from podnet.cni.zygote import fork_start
+            from podnet.cni.zygote import call_in_process
 
-            running = fork_start(module, args.stdin, env)
+            running = Finished(call_in_process(module, args.stdin, env))
         else:
             running = spawn_executable(exe, args.stdin, env)
     except OSError as err:

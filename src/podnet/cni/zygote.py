@@ -16,8 +16,10 @@ process with exactly the plugin executable's inputs and outputs:
   way the launcher would, and sends back the exit status, stdout and stderr;
 * inside such a child, the bridge plugin's IPAM delegation (spec section 4:
   the ``ipam.type`` executable found in CNI_PATH, same environment, same
-  stdin) forks again when the executable found is podnet's own host-local
-  launcher (:func:`fork_call`), and execs it like any other executable when not.
+  stdin) runs podnet's own host-local in the same process when the executable
+  found is its launcher (:func:`call_in_process`: the launcher's ``main()``
+  with that environment and those stdin bytes, its stdout parsed like a
+  process's), and execs any other executable as usual.
 
 Every other executable (the reference plugins, portmap, a launcher someone
 replaced) is exec'd as usual. The zygote exits when its runtime side goes away
@@ -42,7 +44,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
 
-    from podnet.cni.ipam import Running
     from podnet.cni.paths import Launchers
 
 _HEADER = struct.Struct("!I")
@@ -102,44 +103,39 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def fork_start(module: str, data: bytes, env: dict[str, str]) -> Running:
-    """Start plugin ``module`` in a forked child with ``data`` on stdin and ``env``.
+def call_in_process(module: str, data: bytes, env: dict[str, str]) -> tuple[int, bytes]:
+    """Run plugin ``module``'s ``main()`` in this process as its launcher would: ``env`` as the
+    environment, ``data`` on stdin; (exit status, stdout). stderr is shared with the caller.
 
-    The counterpart of :func:`podnet.cni.ipam.spawn_executable` for podnet's own
-    launchers; stderr is shared with the caller.
+    Used inside a zygote child for the bridge's delegation to podnet's own host-local:
+    the same code, inputs and output bytes as the executable, without a second process,
+    which here costs ~9 ms of CPU (fork, copy-on-write, exit) against ~2 ms of work.
     """
-    from podnet.cni.ipam import Running
+    import io
 
-    for stream in (sys.__stdout__, sys.__stderr__):
-        if stream is not None:
-            stream.flush()
-    stdin_fd, stdout_fd = _memfd(data), _memfd()
+    saved_env = dict(os.environ)
+    saved = sys.stdin, sys.stdout, sys.argv
+    stdin = io.TextIOWrapper(io.BytesIO(data))
+    stdout = io.StringIO()
+    os.environ.clear()
+    os.environ.update(env)
+    sys.stdin, sys.stdout, sys.argv = stdin, stdout, [module]
+    code = 1
     try:
-        pid = os.fork()
-    except BaseException:
-        os.close(stdin_fd)
-        os.close(stdout_fd)
-        raise
-    if pid == 0:  # pragma: no cover - the child's exit is what the parent checks
-        code = 1
-        try:
-            code = run_main(module, env, stdin_fd, stdout_fd, 2)
-        finally:
-            os._exit(code)
-    os.close(stdin_fd)
+        __import__(module)
+        result = sys.modules[module].main()
+        code = result if isinstance(result, int) else 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    except Exception:  # the plugin crashed: what its interpreter would print and exit with
+        import traceback
 
-    def read() -> bytes:
-        try:
-            return _read_all(stdout_fd)
-        finally:
-            os.close(stdout_fd)
-
-    return Running(pid, read, wait_first=True)
-
-
-def fork_call(module: str, data: bytes, env: dict[str, str]) -> tuple[int, bytes]:
-    """:func:`fork_start` and wait: (exit status, stdout)."""
-    return fork_start(module, data, env).finish()
+        traceback.print_exc()
+    finally:
+        sys.stdin, sys.stdout, sys.argv = saved
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return code, stdout.getvalue().encode()
 
 
 def _recv_all(conn: socket.socket) -> bytes:
