@@ -275,19 +275,24 @@ async def converge(c: Cluster, objs: list[Obj], total: int, timeout: float) -> d
             if "running" in marks and "endpoints" in marks:
                 done.set()
 
+    counts = [0, 0]  # pods bound, pods running+ready: kept as events come (this watcher's own
+    # CPU adds to its lag behind the server, so no O(pods) work per event)
+
     def on_pod(ev: Any) -> None:
         o = ev.object
-        if ev.type == "DELETED":
-            pod_state.pop(name_of(o), None)
-        else:
+        old = pod_state.pop(name_of(o), (False, False))
+        if ev.type != "DELETED":
             running = (o.get("status") or {}).get("phase") == "Running"
             pod_state[name_of(o)] = (bool((o.get("spec") or {}).get("nodeName")),
                                      running and is_ready(o) and bool(pod_ip(o)))
+        new = pod_state.get(name_of(o), (False, False))
+        for i in (0, 1):
+            counts[i] += int(new[i]) - int(old[i])
         if len(pod_state) >= total:
             mark("created")
-            if sum(s for s, _ in pod_state.values()) >= total:
+            if counts[0] >= total:
                 mark("scheduled")
-            if sum(r for _, r in pod_state.values()) >= total:
+            if counts[1] >= total:
                 mark("running")
 
     def on_slice(ev: Any) -> None:
@@ -314,8 +319,7 @@ async def converge(c: Cluster, objs: list[Obj], total: int, timeout: float) -> d
         async def report() -> None:
             while True:
                 await asyncio.sleep(5)
-                n = sum(r for _, r in pod_state.values())
-                print(f"   {time.perf_counter() - t0:6.2f}  ... {len(pod_state)} pods, {n} running+ready "
+                print(f"   {time.perf_counter() - t0:6.2f}  ... {len(pod_state)} pods, {counts[1]} running+ready "
                       f"(load {load()})", flush=True)
 
         rep = asyncio.create_task(report())
