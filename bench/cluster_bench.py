@@ -275,10 +275,12 @@ async def converge(c: Cluster, objs: list[Obj], total: int, timeout: float) -> d
             if "running" in marks and "endpoints" in marks:
                 done.set()
 
+    seen = {"pods": 0, "endpointslices": 0}  # watch events handled
     counts = [0, 0]  # pods bound, pods running+ready: kept as events come (this watcher's own
     # CPU adds to its lag behind the server, so no O(pods) work per event)
 
     def on_pod(ev: Any) -> None:
+        seen["pods"] += 1
         o = ev.object
         old = pod_state.pop(name_of(o), (False, False))
         if ev.type != "DELETED":
@@ -296,6 +298,7 @@ async def converge(c: Cluster, objs: list[Obj], total: int, timeout: float) -> d
                 mark("running")
 
     def on_slice(ev: Any) -> None:
+        seen["endpointslices"] += 1
         o = ev.object
         if ev.type == "DELETED":
             ready.pop(name_of(o), None)
@@ -328,6 +331,8 @@ async def converge(c: Cluster, objs: list[Obj], total: int, timeout: float) -> d
         except TimeoutError:
             print(f"   timed out after {timeout:.0f} s")
         rep.cancel()
+        print(f"   watch events this watcher handled: {seen['pods']} pod, "
+              f"{seen['endpointslices']} EndpointSlice", flush=True)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, rep, return_exceptions=True)

@@ -30,6 +30,7 @@ from podnet.store.base import Conflict, NotFound, Store, StoreError
 
 log = logging.getLogger("podnet.agent")
 DEBOUNCE = 0.05
+RELOAD_COALESCE = 0.005  # seconds: netexec reload requests closer than this share one SIGHUP
 
 
 @dataclass
@@ -64,6 +65,7 @@ class NodeAgent:
         self.work: set[asyncio.Task[None]] = set()  # set-ups and tear-downs in flight
         self.tended: dict[str, tuple[str, float]] = {}  # uid -> (resourceVersion, time) of last tend
         self._mine: dict[str, Obj] = {}  # uid -> pod bound to this node, from the pods informer
+        self._reload_pending = False  # a signal to the built-in server is scheduled
 
     # -- the pass --
     def my_pods(self) -> dict[str, Obj]:
@@ -313,8 +315,18 @@ class NodeAgent:
 
     # -- built-in server process --
     def netexec_reload(self) -> None:
+        """Ask the built-in server to re-read its pod specs (starting it if needed). Requests
+        within a few ms become one signal: set-ups finish in bursts, and each signal makes the
+        server rescan its directory."""
+        if self._reload_pending:
+            return
+        self._reload_pending = True
+        asyncio.get_running_loop().call_later(RELOAD_COALESCE, self._netexec_signal)
+
+    def _netexec_signal(self) -> None:
         from podnet.agent import netexec_proc
 
+        self._reload_pending = False
         netexec_proc.ensure(self.paths)
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from podnet.api.config import state_dir
@@ -20,8 +21,8 @@ class NodePaths:
     cluster: str
     node: str
 
-    @property
-    def root(self) -> Path:
+    @cached_property
+    def root(self) -> Path:  # computed once: the agent asks for its paths on every pod operation
         return state_dir(self.cluster) / "nodes" / self.node
 
     @property
