@@ -58,6 +58,7 @@ class PodNetwork:
         self.paths, self.node, self.config = paths, node, config
         self.reference = reference
         self.zygote: Any = None
+        self._dirs: list[str] | None = None  # the CNI path
 
     def _start_zygote(self) -> None:
         if self.reference or os.environ.get("PODNET_CNI_EXEC") == "fresh":
@@ -89,7 +90,9 @@ class PodNetwork:
         from podnet.cni.invoker import CniInvoker
         from podnet.cni.paths import cni_path
 
-        dirs = [REFERENCE_DIR, cni_path()] if self.reference else [cni_path(), REFERENCE_DIR]
+        if self._dirs is None:  # the launchers are (re)written once per agent, not per pod
+            self._dirs = [REFERENCE_DIR, cni_path()] if self.reference else [cni_path(), REFERENCE_DIR]
+        dirs = self._dirs
         net = load_conflist(str(self.paths.net_d / CONFLIST))
         return CniInvoker(dirs, str(self.paths.cni_cache), zygote=self.zygote), net
 

@@ -42,10 +42,10 @@ def _setns(fd: int) -> None:
     if setns is not None:  # Python >= 3.12
         setns(fd, CLONE_NEWNET)
         return
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc: Any = _libc()
     if libc.setns(fd, CLONE_NEWNET) != 0:
+        import ctypes
+
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
 
@@ -124,10 +124,16 @@ _MNT_DETACH = 2
 _run_dir_shared = False
 
 
-def _libc() -> object:
-    import ctypes
+_LIBC: list[object] = []
 
-    return ctypes.CDLL(None, use_errno=True)
+
+def _libc() -> object:
+    """The C library through ctypes, loaded once (``ctypes`` only when first needed)."""
+    if not _LIBC:
+        import ctypes
+
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
 
 
 def _check(ret: int) -> None:
