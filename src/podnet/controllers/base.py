@@ -21,6 +21,7 @@ repeats work the previous pass did before its watch events arrive.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import time
@@ -98,7 +99,7 @@ class Controller:
         self.retry = False  # the last pass hit a conflict or an error
         self._dirty = asyncio.Event()
         for r in self.watches:
-            self.informers.get(r).add_handler(self._on_event)
+            self.informers.get(r).add_handler(functools.partial(self._on_event, r))
 
     # -- what subclasses implement --
 
@@ -132,8 +133,13 @@ class Controller:
 
     # -- running --
 
-    def _on_event(self, _ev: WatchEvent) -> None:
-        self._dirty.set()
+    def wakes(self, resource: str, ev: WatchEvent) -> bool:
+        """Whether this event may change what a pass does (default: every event does)."""
+        return True
+
+    def _on_event(self, resource: str, ev: WatchEvent) -> None:
+        if self.wakes(resource, ev):
+            self._dirty.set()
 
     async def run_pass(self) -> int:
         """``reconcile`` with errors caught: a failing pass is logged, never raised."""

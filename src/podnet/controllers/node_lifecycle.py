@@ -24,6 +24,7 @@ from podnet.controllers.podutil import (
     parse_time,
     set_condition,
 )
+from podnet.store.base import WatchEvent
 
 UNKNOWN_MESSAGE = "Kubelet stopped posting node status."
 
@@ -34,6 +35,14 @@ class NodeLifecycleController(Controller):
 
     def resync_interval(self) -> float | None:
         return max(min(self.options.node_grace_seconds / 4, 5.0), 0.05)
+
+    def wakes(self, resource: str, ev: WatchEvent) -> bool:
+        """A pod event matters only when its node is not Ready (its pods lose readiness)."""
+        if resource != "pods":
+            return True
+        node = self.cached("nodes", "", str((ev.object.get("spec") or {}).get("nodeName") or ""))
+        ready = condition(node, "Ready") if node is not None else None
+        return ready is not None and ready.get("status") != "True"
 
     def heartbeat(self, node: Obj) -> float | None:
         beats = [parse_time((condition(node, "Ready") or {}).get("lastHeartbeatTime"))]

@@ -13,13 +13,22 @@ from __future__ import annotations
 from podnet.api.kinds import Obj, name_of, namespace_of
 from podnet.controllers.base import Controller
 from podnet.controllers.podutil import is_terminating, node_ready, parse_time
-from podnet.store.base import NotFound
+from podnet.store.base import NotFound, WatchEvent
 
 
 class PodGCController(Controller):
     name = "pod-gc"
     watches = ("pods", "nodes")
     resync_seconds = 5.0
+
+    def wakes(self, resource: str, ev: WatchEvent) -> bool:
+        """Pod events matter only for terminating pods and pods of unknown nodes: a pod being
+        created, bound or becoming Ready (most events) gives this controller nothing to do."""
+        if resource != "pods" or ev.type == "DELETED":
+            return resource != "pods"
+        pod = ev.object
+        node_name = str((pod.get("spec") or {}).get("nodeName") or "")
+        return is_terminating(pod) or bool(node_name and self.cached("nodes", "", node_name) is None)
 
     async def reconcile(self) -> int:
         start = self.writes

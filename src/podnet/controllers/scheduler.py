@@ -22,6 +22,7 @@ from podnet.api.kinds import Obj, name_of
 from podnet.controllers.base import Controller
 from podnet.controllers.nodefit import misfit
 from podnet.controllers.podutil import condition, is_active, set_condition
+from podnet.store.base import WatchEvent
 
 TOO_MANY_PODS = "Too many pods"
 BATCH = 500  # bindings written concurrently
@@ -46,6 +47,14 @@ def unschedulable_message(total: int, reasons: Counter[str]) -> str:
 class Scheduler(Controller):
     name = "scheduler"
     watches = ("pods", "nodes")
+
+    def wakes(self, resource: str, ev: WatchEvent) -> bool:
+        """Pods to place, and pods leaving (capacity freed); not the status updates of bound
+        pods, which are most events in a busy cluster."""
+        if resource != "pods" or ev.type == "DELETED":
+            return True
+        pod = ev.object
+        return not (pod.get("spec") or {}).get("nodeName") or not is_active(pod)
 
     async def reconcile(self) -> int:
         start = self.writes
