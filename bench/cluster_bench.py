@@ -348,6 +348,26 @@ async def converge(c: Cluster, objs: list[Obj], total: int, timeout: float) -> d
     return marks
 
 
+def busy_fraction(seconds: float = 1.0) -> float:
+    """How busy the CPUs were over the next ``seconds`` (from /proc/stat: not idle, not iowait)."""
+    def sample() -> list[int]:
+        return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    a = sample()
+    time.sleep(seconds)
+    d = [y - x for x, y in zip(a, sample(), strict=True)]
+    total = sum(d) or 1
+    return 1.0 - (d[3] + d[4]) / total
+
+
+def wait_quiet(limit: float = 60.0, threshold: float = 0.15) -> float:
+    """Wait (at most ``limit`` s) until the machine is nearly idle, e.g. after the kernel has
+    freed a thousand namespaces deleted before; returns the seconds waited."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit and busy_fraction() > threshold:
+        pass
+    return time.perf_counter() - t0
+
+
 def pod_refs(refs: Refs, objs: list[Obj], pods: int, nodes: int) -> tuple[float, float, float]:
     time.sleep(3)  # namespaces deleted before are freed asynchronously
     m0 = meminfo()
@@ -383,6 +403,7 @@ def part_pods(root: Path, refs: Refs, pods: int, nodes: int, deployments: int, t
         print(f"cluster {c.name} up in {wall:.1f} s; applying {deployments} Deployments "
               f"(+{deployments} Services), {pods} pods")
         time.sleep(2)
+        print(f"waited {wait_quiet():.1f} s for the machine to be quiet (CPU < 15% busy)")
         before = meminfo()
         base = {p: smaps(p) for p in c.pids()}
         cpu0 = cpu_by_kind(list(base))
