@@ -200,3 +200,20 @@ def test_namespace_create_and_delete_in_process(netns_factory: object) -> None:
         assert netns.delete(name)
     assert not netns.delete(name)
     assert name not in netns.names()
+
+
+def test_namespace_without_ipv6_on_new_links_keeps_loopback_ipv6(netns_factory: object) -> None:
+    """A pod sandbox of the IPv4-only pod network: its eth0 gets no IPv6, lo keeps ::1."""
+    import subprocess
+
+    name = f"pn-t{os.getpid()}-v4only"
+    try:
+        netns.create(name, ipv6_on_new_links=False)
+        subprocess.run(["ip", "-n", name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1"],
+                       check=True)
+        subprocess.run(["ip", "-n", name, "link", "set", "eth0", "up"], check=True)
+        addrs = subprocess.run(["ip", "-n", name, "-6", "addr"], capture_output=True, text=True,
+                               check=True).stdout
+        assert "::1/128" in addrs and "eth0" not in addrs and "eth1" not in addrs
+    finally:
+        netns.delete(name)

@@ -83,7 +83,7 @@ class PodRuntime:
     # -- sandbox and network --
     def ensure_sandbox(self, resolv: str, hosts: str) -> None:
         if not netns.exists(self.record.netns):
-            netns.create(self.record.netns)
+            netns.create(self.record.netns, ipv6_on_new_links=False)
         etc = ETC_NETNS / self.record.netns
         etc.mkdir(parents=True, exist_ok=True)
         (etc / "resolv.conf").write_text(resolv)

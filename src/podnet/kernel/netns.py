@@ -180,9 +180,11 @@ def _create_in_process(name: str) -> None:
         os.close(own)
 
 
-def create(name: str, loopback_up: bool = True) -> str:
+def create(name: str, loopback_up: bool = True, ipv6_on_new_links: bool = True) -> str:
     """Create the named namespace (like ``ip netns add NAME``) and bring ``lo`` up; returns the path.
 
+    ``ipv6_on_new_links=False``: interfaces made in it later (a pod's eth0) start with IPv6
+    disabled (``net.ipv6.conf.default.disable_ipv6``); ``lo`` keeps ``::1``.
     FileExistsError when it exists already.
     """
     if _run_dir_is_shared_mount():
@@ -193,12 +195,18 @@ def create(name: str, loopback_up: bool = True) -> str:
         if exists(name):
             raise FileExistsError(f"network namespace {name} exists")
         subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
-    if loopback_up:
+    if loopback_up or not ipv6_on_new_links:
         from podnet.kernel import links
         from podnet.kernel.rtnl import Rtnl
 
         with entered(name), Rtnl() as nl:
-            lo = links.get(nl, "lo")
+            if not ipv6_on_new_links:
+                try:  # /proc/sys/net is the opening thread's namespace's
+                    with open("/proc/sys/net/ipv6/conf/default/disable_ipv6", "w") as f:
+                        f.write("1")
+                except FileNotFoundError:  # a kernel without IPv6
+                    pass
+            lo = links.get(nl, "lo") if loopback_up else None
             if lo is not None:
                 links.set_link(nl, lo.ifindex, up=True)
     return path_of(name)
