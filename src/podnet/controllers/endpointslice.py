@@ -41,7 +41,7 @@ from podnet.controllers.podutil import (
     owner_reference,
     pod_ip,
 )
-from podnet.store.base import NotFound
+from podnet.store.base import NotFound, WatchEvent
 
 SERVICE_NAME = "kubernetes.io/service-name"
 MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
@@ -159,8 +159,26 @@ class PodIndex:
 class EndpointSliceController(Controller):
     name = "endpointslice"
     watches = ("services", "pods", "endpointslices")
+    _in_slices: frozenset[str] = frozenset()  # uids the slices name, as of the last pass
+
+    def wakes(self, resource: str, ev: WatchEvent) -> bool:
+        """Only pods with an IP are endpoints, and a pod keeps its IP until it is gone: the
+        events of a pod being created and bound (two of its three in a rollout) change no slice."""
+        if resource != "pods" or ev.type == "DELETED":
+            return True
+        pod = ev.object
+        return (bool(pod_ip(pod)) or is_terminating(pod)
+                or (pod.get("metadata") or {}).get("uid") in self._in_slices)
 
     async def reconcile(self) -> int:
+        try:
+            return await self._reconcile()
+        finally:  # the pods the slices name now (a pod event about one of them always wakes us)
+            self._in_slices = frozenset(
+                str((e.get("targetRef") or {}).get("uid"))
+                for s in self.objects("endpointslices") for e in s.get("endpoints") or [])
+
+    async def _reconcile(self) -> int:
         start = self.writes
         index = PodIndex(self.objects("pods"))
         managed: dict[tuple[str, str], list[Obj]] = {}
