@@ -7,6 +7,7 @@ and tears it down (the fixture asserts no namespace is left behind).
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,14 +47,22 @@ def pod_ns(c: Cluster, pod: dict[str, Any]) -> str:
 
 
 def reachability(c: Cluster, pods: list[dict[str, Any]]) -> None:
-    """Every pod reaches every pod; the server sees the client's own pod IP."""
-    failures = []
-    for src in pods:
-        for dst in pods:
-            got = curl(pod_ns(c, src), f"http://{dst['status']['podIP']}:8080/clientip")
-            if got.rsplit(":", 1)[0] != src["status"]["podIP"]:
-                failures.append(f"{src['metadata']['name']}@{src['spec']['nodeName']} -> "
-                                f"{dst['metadata']['name']}@{dst['spec']['nodeName']}: {got!r}")
+    """Every pod reaches every pod; the server sees the client's own pod IP.
+
+    A pair that fails is tried once more a second later (upstream e2e polls connectivity
+    too); what failed the first time is printed, so a transient loss stays visible."""
+    def attempt(src: dict[str, Any], dst: dict[str, Any]) -> str | None:
+        got = curl(pod_ns(c, src), f"http://{dst['status']['podIP']}:8080/clientip")
+        if got.rsplit(":", 1)[0] == src["status"]["podIP"]:
+            return None
+        return (f"{src['metadata']['name']}@{src['spec']['nodeName']} -> "
+                f"{dst['metadata']['name']}@{dst['spec']['nodeName']}: {got!r}")
+
+    first = [(s, d, why) for s in pods for d in pods if (why := attempt(s, d)) is not None]
+    if first:
+        print("reachability, first attempt failed:\n" + "\n".join(w for _, _, w in first))
+        time.sleep(1)
+    failures = [why for s, d, _ in first if (why := attempt(s, d)) is not None]
     assert not failures, "\n".join(failures)
 
 
