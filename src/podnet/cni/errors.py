@@ -7,6 +7,8 @@ a plugin it ran reported one, so errors keep their code end to end.
 
 from __future__ import annotations
 
+from podnet.cni import jsonio
+
 TYPE_CHECKING = False  # importing typing costs ~5 ms per plugin process
 if TYPE_CHECKING:
     from typing import Any
@@ -69,3 +71,23 @@ class CniError(Exception):
         code = data.get("code")
         return cls(code if isinstance(code, int) else INTERNAL,
                    str(data.get("msg", "")), str(data.get("details", "")))
+
+
+def plugin_reply(plugin_type: str, returncode: int, stdout: bytes, stderr: bytes = b"") -> Any:
+    """What a plugin process answered (spec section 3): its decoded stdout (None when empty)
+    on exit status 0; otherwise the CniError it printed, or an INTERNAL one naming the status.
+    Used by the invoker and by IPAM delegation alike."""
+    out = stdout.strip()
+    reply = None
+    if out:
+        try:
+            reply = jsonio.loads(out)
+        except ValueError:
+            raise CniError(DECODING_FAILURE, f"{plugin_type} printed non-JSON output",
+                           out[:300].decode(errors="replace")) from None
+    if returncode != 0:
+        if isinstance(reply, dict) and "code" in reply:
+            raise CniError.from_json(reply)
+        raise CniError(INTERNAL, f"{plugin_type} failed with exit status {returncode}",
+                       stderr[-300:].decode(errors="replace"))
+    return reply

@@ -104,19 +104,7 @@ class CniInvoker:
                     returncode, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
             except (OSError, subprocess.TimeoutExpired) as err:
                 raise CniError(errors.IO_FAILURE, f"failed to run {plugin_type}", str(err)) from None
-        out = stdout.strip()
-        reply: Any = None
-        if out:
-            try:
-                reply = json.loads(out)
-            except ValueError:
-                raise CniError(errors.DECODING_FAILURE, f"{plugin_type} printed non-JSON",
-                               out[:300].decode(errors="replace")) from None
-        if returncode != 0:
-            if isinstance(reply, dict) and "code" in reply:
-                raise CniError.from_json(reply)
-            raise CniError(errors.INTERNAL, f"{plugin_type} failed (exit {returncode})",
-                           stderr[-300:].decode(errors="replace"))
+        reply = errors.plugin_reply(plugin_type, returncode, stdout, stderr)
         return reply if isinstance(reply, dict) else None
 
     def version(self, plugin_type: str, cni_version: str = "1.1.0") -> dict[str, Any]:

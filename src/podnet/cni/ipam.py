@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from podnet.cni import errors, jsonio
+from podnet.cni import errors
 from podnet.cni.errors import CniError
 from podnet.cni.result import Result, normalize
 from podnet.cni.skel import CmdArgs
@@ -133,24 +133,11 @@ class Delegation:
 
     def wait(self) -> Result | None:
         """The ADD result (None for other verbs), or the IPAM plugin's error."""
-        plugin_type = self.plugin_type
-        returncode, stdout = self.running.finish()
-        out = stdout.strip()
-        reply = None
-        if out:
-            try:
-                reply = jsonio.loads(out)
-            except ValueError:
-                raise CniError(errors.DECODING_FAILURE, f"{plugin_type} printed non-JSON output",
-                               out[:200].decode(errors="replace")) from None
-        if returncode != 0:
-            if isinstance(reply, dict) and "code" in reply:
-                raise CniError.from_json(reply)
-            raise CniError(errors.INTERNAL, f"{plugin_type} failed with exit status {returncode}")
+        reply = errors.plugin_reply(self.plugin_type, *self.running.finish())
         if self.command != "ADD":
             return None
         if not isinstance(reply, dict):
-            raise CniError(errors.DECODING_FAILURE, f"{plugin_type} returned no result")
+            raise CniError(errors.DECODING_FAILURE, f"{self.plugin_type} returned no result")
         return normalize(reply)
 
 
