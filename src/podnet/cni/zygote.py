@@ -63,19 +63,8 @@ def run_main(module: str, env: dict[str, str], stdin_fd: int, stdout_fd: int, st
     sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
     os.environ.clear()
     os.environ.update(env)
-    sys.argv = [module]
-    code: int = 1
     try:
-        __import__(module)
-        result = sys.modules[module].main()
-        code = result if isinstance(result, int) else 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    except BaseException:  # a crash of the plugin: what the interpreter would print and exit with
-        import traceback
-
-        traceback.print_exc()
-        code = 1
+        return _launch(module)
     finally:
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -83,7 +72,23 @@ def run_main(module: str, env: dict[str, str], stdin_fd: int, stdout_fd: int, st
                     stream.flush()
             except (OSError, ValueError):
                 pass
-    return code
+
+
+def _launch(module: str) -> int:
+    """What the launcher does, with its exit status as the result: ``main()`` of ``module``
+    (argv[0] the module), ``SystemExit`` mapped as the interpreter maps it, a crash printed."""
+    sys.argv = [module]
+    try:
+        __import__(module)
+        result = sys.modules[module].main()
+        return result if isinstance(result, int) else 0
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        return 1
 
 
 def _memfd(data: bytes = b"") -> int:
@@ -119,18 +124,9 @@ def call_in_process(module: str, data: bytes, env: dict[str, str]) -> tuple[int,
     stdout = io.StringIO()
     os.environ.clear()
     os.environ.update(env)
-    sys.stdin, sys.stdout, sys.argv = stdin, stdout, [module]
-    code = 1
+    sys.stdin, sys.stdout = stdin, stdout
     try:
-        __import__(module)
-        result = sys.modules[module].main()
-        code = result if isinstance(result, int) else 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    except Exception:  # the plugin crashed: what its interpreter would print and exit with
-        import traceback
-
-        traceback.print_exc()
+        code = _launch(module)
     finally:
         sys.stdin, sys.stdout, sys.argv = saved
         os.environ.clear()
