@@ -177,23 +177,31 @@ spec:
     assert len(links) == len(running), (links, [p["metadata"]["name"] for p in running])
 
 
-def test_exhausted_pod_range_leaves_pod_pending_and_leaks_nothing(cluster: Cluster) -> None:
-    c = cluster
+def pin_pods(c: Cluster, prefix: str, node: str, count: int, what: str
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Bind ``count`` built-in-server pods ``<prefix>-<i>`` to ``node`` (no scheduler) and wait
+    until each runs or was refused a sandbox (some must be); (pods on ``node`` with an IP before,
+    the new pods)."""
     already = [p for p in c.get("pods", "-A")["items"]
-               if p["spec"].get("nodeName") == "node-2" and p["status"].get("podIP")]
+               if p["spec"].get("nodeName") == node and p["status"].get("podIP")]
     pods = "\n---\n".join(
-        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: fill-{i}}}\nspec:\n  nodeName: node-2\n"
-        f"  containers: [{{name: c, image: x, ports: [{{containerPort: 8080}}]}}]" for i in range(7))
+        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {prefix}-{i}}}\nspec:\n  nodeName: {node}\n"
+        f"  containers: [{{name: c, image: x, ports: [{{containerPort: 8080}}]}}]" for i in range(count))
     c.podnet("apply", "-f", "-", stdin=pods)
 
     def settled() -> list[dict[str, Any]] | None:
-        items = [p for p in c.get("pods")["items"] if p["metadata"]["name"].startswith("fill-")]
+        items = [p for p in c.get("pods")["items"] if p["metadata"]["name"].startswith(f"{prefix}-")]
         running = [p for p in items if p["status"].get("podIP")]
-        pending = [p for p in items if any(x.get("reason") == "FailedCreatePodSandBox"
+        refused = [p for p in items if any(x.get("reason") == "FailedCreatePodSandBox"
                                            for x in p["status"].get("conditions") or [])]
-        return items if len(running) + len(pending) == 7 and pending else None
+        return items if len(running) + len(refused) == count and refused else None
 
-    items = c.wait("range exhausted", settled, 60)
+    return already, c.wait(what, settled, 60)
+
+
+def test_exhausted_pod_range_leaves_pod_pending_and_leaks_nothing(cluster: Cluster) -> None:
+    c = cluster
+    already, items = pin_pods(c, "fill", "node-2", 7, "range exhausted")
     pending = [p for p in items if not p["status"].get("podIP")]
     assert len(pending) == 7 - (5 - len(already))
     msg = json.dumps(pending[0]["status"]["conditions"])
@@ -217,21 +225,7 @@ def test_a_full_node_refuses_more_pods_with_the_reason(cluster: Cluster) -> None
     c = cluster
     assert c.get("nodes", "node-3")["status"]["allocatable"]["pods"] == "2"
     assert c.get("nodes", "node-1")["status"]["allocatable"]["pods"] == "1023"
-    already = [p for p in c.get("pods", "-A")["items"]
-               if p["spec"].get("nodeName") == "node-3" and p["status"].get("podIP")]
-    pods = "\n---\n".join(
-        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: full-{i}}}\nspec:\n  nodeName: node-3\n"
-        f"  containers: [{{name: c, image: x, ports: [{{containerPort: 8080}}]}}]" for i in range(3))
-    c.podnet("apply", "-f", "-", stdin=pods)
-
-    def settled() -> list[dict[str, Any]] | None:
-        items = [p for p in c.get("pods")["items"] if p["metadata"]["name"].startswith("full-")]
-        running = [p for p in items if p["status"].get("podIP")]
-        refused = [p for p in items if any(x.get("reason") == "FailedCreatePodSandBox"
-                                           for x in p["status"].get("conditions") or [])]
-        return items if len(running) + len(refused) == 3 and refused else None
-
-    items = c.wait("node-3 full", settled, 60)
+    already, items = pin_pods(c, "full", "node-3", 3, "node-3 full")
     refused = [p for p in items if not p["status"].get("podIP")]
     assert len(refused) == 3 - (2 - len(already))
     assert refused[0]["status"]["phase"] == "Pending"
