@@ -43,11 +43,7 @@ def _setns(fd: int) -> None:
         setns(fd, CLONE_NEWNET)
         return
     libc: Any = _libc()
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        import ctypes
-
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
+    _check(libc.setns(fd, CLONE_NEWNET))
 
 
 def switch_to(fd: int) -> None:
@@ -137,6 +133,7 @@ def _libc() -> object:
 
 
 def _check(ret: int) -> None:
+    """OSError from errno when a libc call returned non-zero."""
     if ret != 0:
         import ctypes
 
@@ -221,12 +218,11 @@ def delete(name: str) -> bool:
     if not os.path.exists(path):
         return False
     libc: Any = _libc()
-    if libc.umount2(path.encode(), _MNT_DETACH) != 0:
-        import ctypes
-
-        err = ctypes.get_errno()
-        if err != errno.EINVAL:  # EINVAL: not mounted (a half-made one): just remove the file
-            raise OSError(err, f"umount {path}: {os.strerror(err)}")
+    try:
+        _check(libc.umount2(path.encode(), _MNT_DETACH))
+    except OSError as err:
+        if err.errno != errno.EINVAL:  # EINVAL: not mounted (a half-made one): just remove the file
+            raise OSError(err.errno, f"umount {path}: {err.strerror}") from None
     try:
         os.unlink(path)
     except FileNotFoundError:
